@@ -1,0 +1,3 @@
+from kaireon_mcp.cli import main
+
+raise SystemExit(main())
