@@ -1,0 +1,219 @@
+"""The `kaireon-mcp` command: one-line errors, exit code 2 on bad input, no tracebacks without --debug."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, NoReturn
+
+from kaireon_mcp.config import load_settings
+from kaireon_mcp.errors import KaireonError
+
+EXIT_USAGE = 2
+EXIT_FAILURE = 1
+
+
+class CliError(Exception):
+    """A user-facing failure: printed as one line on stderr."""
+
+    def __init__(self, message: str, code: int = EXIT_FAILURE) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise CliError(f"{self.prog}: {message}", EXIT_USAGE)
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    return number
+
+
+def _port(value: str) -> int:
+    number = _positive(value)
+    if number > 65535:
+        raise argparse.ArgumentTypeError(f"port must be 1-65535, got {number}")
+    return number
+
+
+def _csv(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="kaireon-mcp", description="Next-best-action decisioning over MCP, HTTP and a CLI.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    stdio = sub.add_parser("stdio", help="MCP server over stdio (Claude Desktop)")
+    _add_scope_args(stdio)
+    stdio.add_argument("--tenant", help="tenant id (default KAIREON_TENANT_ID or demo)")
+    stdio.add_argument("--remote", metavar="URL", help="execute tools on a remote `kaireon-mcp serve`")
+
+    serve = sub.add_parser("serve", help="MCP Streamable HTTP + HTTP bridge")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=_port, default=8000)
+    _add_scope_args(serve)
+
+    seed = sub.add_parser("seed", help="load the deterministic demo tenant")
+    seed.add_argument("--tenant", default="demo")
+    seed.add_argument("--customers", type=_positive, default=2000)
+    seed.add_argument("--days", type=_positive, default=90)
+    seed.add_argument("--random-seed", type=int, default=42)
+    seed.add_argument("--contacts-per-customer", type=float, default=12.0, help=argparse.SUPPRESS)
+
+    keys = sub.add_parser("keys", help="manage API keys")
+    key_sub = keys.add_subparsers(dest="keys_command", required=True, parser_class=Parser)
+    create = key_sub.add_parser("create", help="mint a key (printed once)")
+    create.add_argument("--tenant", required=True)
+    create.add_argument("--role", required=True, choices=["admin", "editor", "viewer"])
+    create.add_argument("--name", default="")
+    listing = key_sub.add_parser("list", help="list a tenant's keys")
+    listing.add_argument("--tenant", required=True)
+    revoke = key_sub.add_parser("revoke", help="revoke a key")
+    revoke.add_argument("key_id")
+
+    tools = sub.add_parser("tools", help="list the tools a route exposes")
+    tools.add_argument("--route", default=None)
+    tools.add_argument("--json", action="store_true")
+
+    sub.add_parser("migrate", help="apply database migrations")
+    worker = sub.add_parser("ml-worker", help="the ML worker service")
+    worker.add_argument("--host", default="127.0.0.1")
+    worker.add_argument("--port", type=_port, default=8090)
+    return parser
+
+
+def _add_scope_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--route", default=None, help="UI route that scopes the tool set (default /)")
+    parser.add_argument("--read-only", action="store_true", help="hide and refuse every write tool")
+    parser.add_argument("--tools", type=_csv, default=[], help="add single tools (comma separated)")
+    parser.add_argument("--exclude-tools", type=_csv, default=[], help="remove tools (wins over everything)")
+
+
+def _run(coro: Coroutine[Any, Any, int]) -> int:
+    return asyncio.run(coro)
+
+
+async def cmd_migrate(_: argparse.Namespace) -> int:
+    from kaireon_mcp.runtime import open_database
+
+    db = open_database()
+    try:
+        await db.migrate()
+    finally:
+        await db.dispose()
+    print(f"migrations applied ({db.safe_url})")
+    return 0
+
+
+async def cmd_seed(args: argparse.Namespace) -> int:
+    from kaireon_mcp.runtime import open_database
+    from kaireon_mcp.storage.seed import SeedParams, seed_demo, terminal_progress
+
+    db = open_database()
+    try:
+        await db.migrate()
+        params = SeedParams(
+            tenant=args.tenant,
+            customers=args.customers,
+            days=args.days,
+            random_seed=args.random_seed,
+            contacts_per_customer=args.contacts_per_customer,
+        )
+        result = await seed_demo(db, params, progress=terminal_progress)
+    finally:
+        await db.dispose()
+    if result.created:
+        summary = ", ".join(f"{v} {k}" for k, v in result.counts.items())
+        print(f"seeded tenant {result.tenant}: {summary}")
+    else:
+        print(f"tenant {result.tenant} already holds this seed; nothing changed")
+    return 0
+
+
+async def cmd_keys(args: argparse.Namespace) -> int:
+    from kaireon_mcp.runtime import open_database
+    from kaireon_mcp.storage import keys
+
+    db = open_database()
+    try:
+        await db.migrate()
+        if args.keys_command == "create":
+            minted = await keys.create_key(db, args.tenant, args.role, args.name)
+            print(minted.plaintext)
+            print(
+                f"key {minted.id} ({minted.role}) for tenant {minted.tenant_id}; it is shown only once",
+                file=sys.stderr,
+            )
+        elif args.keys_command == "list":
+            for row in await keys.list_keys(db, args.tenant):
+                state = "revoked" if row["revokedAt"] else "active"
+                print(f"{row['id']}\t{row['prefix']}\t{row['role']}\t{state}\t{row['name']}")
+        else:
+            row = await keys.revoke_key(db, args.key_id)
+            print(f"revoked {row['id']}")
+    finally:
+        await db.dispose()
+    return 0
+
+
+def _not_built(name: str) -> Callable[[argparse.Namespace], Coroutine[Any, Any, int]]:
+    async def handler(_: argparse.Namespace) -> int:
+        raise CliError(f"kaireon-mcp {name}: not built yet", EXIT_USAGE)
+
+    return handler
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = {
+    "migrate": cmd_migrate,
+    "seed": cmd_seed,
+    "keys": cmd_keys,
+    "stdio": _not_built("stdio"),
+    "serve": _not_built("serve"),
+    "tools": _not_built("tools"),
+    "ml-worker": _not_built("ml-worker"),
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING,
+        stream=sys.stderr,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        args = parser.parse_args(argv)
+        load_settings()
+        return _run(COMMANDS[args.command](args))
+    except CliError as exc:
+        print(str(exc), file=sys.stderr)
+        return exc.code
+    except KaireonError as exc:
+        if debug:
+            raise
+        print(f"kaireon-mcp: {exc.message}", file=sys.stderr)
+        return EXIT_USAGE if exc.code in {"VALIDATION", "NOT_FOUND"} else EXIT_FAILURE
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the CLI edge maps every fault to one line
+        if debug:
+            raise
+        print(f"kaireon-mcp: {exc.__class__.__name__}: {exc}".splitlines()[0], file=sys.stderr)
+        return EXIT_FAILURE
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

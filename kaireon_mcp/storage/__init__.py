@@ -1,0 +1,1 @@
+"""Persistence: async SQLAlchemy tables, tenant-scoped repositories, migrations, demo seed."""

@@ -1,0 +1,92 @@
+"""API keys: `krn_` secrets shown once, stored as HMAC-SHA256 with a server pepper."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from kaireon_mcp.errors import NotFoundError, UnauthorizedError, ValidationError
+from kaireon_mcp.storage.context import ROLE_RANK, TenantContext
+from kaireon_mcp.storage.db import Database
+from kaireon_mcp.storage.tables import ApiKey, Tenant
+from kaireon_mcp.storage.types import new_id, utcnow
+
+KEY_PREFIX = "krn_"
+
+
+def _pepper() -> bytes:
+    return (os.environ.get("API_KEY_PEPPER") or "kaireon-default-pepper").encode()
+
+
+def hash_key(plaintext: str) -> str:
+    return hmac.new(_pepper(), plaintext.encode(), hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class MintedKey:
+    id: str
+    plaintext: str
+    prefix: str
+    role: str
+    tenant_id: str
+
+
+async def create_key(db: Database, tenant_id: str, role: str, name: str = "") -> MintedKey:
+    if role not in ROLE_RANK:
+        raise ValidationError(f"role must be one of admin, editor, viewer (got {role!r})", field="role")
+    async with db.session() as session:
+        if (await session.execute(select(Tenant.id).where(Tenant.id == tenant_id))).first() is None:
+            session.add(Tenant(id=tenant_id, name=tenant_id, settings={}))
+    plaintext = KEY_PREFIX + secrets.token_urlsafe(32)
+    ctx = TenantContext(tenant_id=tenant_id, role="admin", auth_kind="cli")
+    async with db.tenant(ctx) as repo:
+        row = await repo.create(
+            ApiKey,
+            {
+                "name": name,
+                "prefix": plaintext[:12],
+                "key_hash": hash_key(plaintext),
+                "role": role,
+                "id": new_id("key"),
+            },
+        )
+    return MintedKey(row.id, plaintext, row.prefix, role, tenant_id)
+
+
+async def list_keys(db: Database, tenant_id: str) -> list[dict[str, object]]:
+    ctx = TenantContext(tenant_id=tenant_id, role="admin", auth_kind="cli")
+    async with db.tenant(ctx) as repo:
+        rows = await repo.all(ApiKey, order_by=ApiKey.created_at)
+        return [row.to_dict() for row in rows]
+
+
+async def revoke_key(db: Database, key_id: str) -> dict[str, object]:
+    async with db.session() as session:
+        row = (await session.execute(select(ApiKey).where(ApiKey.id == key_id))).scalar_one_or_none()
+        if row is None:
+            raise NotFoundError(f"API key {key_id!r} not found", field="keyId")
+        tenant_id = row.tenant_id
+    async with db.tenant(TenantContext(tenant_id=tenant_id, auth_kind="cli")) as repo:
+        key = await repo.get(ApiKey, key_id)
+        if key.revoked_at is None:
+            await repo.update(ApiKey, key, {"revoked_at": utcnow()}, audit_action="revoke")
+        return key.to_dict()
+
+
+async def authenticate(db: Database, plaintext: str | None) -> TenantContext:
+    """Resolve a presented key to its tenant and role; 401 for unknown, revoked or expired keys."""
+    if not plaintext or not plaintext.startswith(KEY_PREFIX):
+        raise UnauthorizedError("missing or malformed API key (expected X-API-Key: krn_...)")
+    digest = hash_key(plaintext)
+    async with db.session() as session:
+        row = (await session.execute(select(ApiKey).where(ApiKey.key_hash == digest))).scalar_one_or_none()
+        now = utcnow()
+        if row is None or row.revoked_at is not None or (row.expires_at and row.expires_at <= now):
+            raise UnauthorizedError("API key is unknown, revoked or expired")
+        row.last_used_at = now
+        return TenantContext(tenant_id=row.tenant_id, role=row.role, auth_kind="apiKey", api_key_id=row.id)
