@@ -1,0 +1,89 @@
+"""Input/output pieces shared by tool modules, so each tool declares only what is its own."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from kaireon_mcp.storage.repository import Page, Repository
+from kaireon_mcp.tools.registry import ToolContext, ToolInput
+
+
+class StudioPage(ToolInput):
+    limit: int = Field(25, ge=1, le=100, description="page size")
+    cursor: str | None = Field(None, description="nextCursor from the previous page")
+
+
+class DataPage(ToolInput):
+    limit: int = Field(20, ge=1, le=100, description="page size")
+    cursor: str | None = Field(None, description="nextCursor from the previous page")
+
+
+class OffsetPage(ToolInput):
+    limit: int = Field(50, ge=1, le=200, description="page size")
+    offset: int = Field(0, ge=0, description="rows to skip")
+
+
+class Pagination(BaseModel):
+    total: int
+    limit: int
+    hasMore: bool
+    nextCursor: str | None = None
+
+
+class PageOut(BaseModel):
+    """A page of entities (camelCase JSON objects)."""
+
+    items: list[dict[str, Any]]
+    pagination: Pagination
+
+
+class EntityOut(BaseModel):
+    """One entity as camelCase JSON; fields vary by entity type."""
+
+    model_config = ConfigDict(extra="allow")
+    id: str | None = None
+
+
+class Deleted(BaseModel):
+    id: str
+    deleted: bool = True
+    soft: bool = True
+    warnings: list[str] = Field(default_factory=list)
+
+
+@asynccontextmanager
+async def repo_for(ctx: ToolContext) -> AsyncIterator[Repository]:
+    """One transaction bound to the caller's tenant (never to an argument)."""
+    async with ctx.db.tenant(ctx.principal) as repo:
+        yield repo
+
+
+def page_out(page: Page, items: list[dict[str, Any]] | None = None) -> PageOut:
+    return PageOut.model_validate(page.to_dict(items))
+
+
+def entity_out(data: dict[str, Any]) -> EntityOut:
+    return EntityOut.model_validate(data)
+
+
+def snake(name: str) -> str:
+    out = []
+    for char in name:
+        if char.isupper():
+            out.append("_" + char.lower())
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def to_columns(fields: dict[str, Any]) -> dict[str, Any]:
+    """camelCase tool arguments to snake_case column values (``metadata`` maps to ``metadata_``)."""
+    out = {}
+    for key, value in fields.items():
+        column = snake(key)
+        out["metadata_" if column == "metadata" else column] = value
+    return out
