@@ -270,7 +270,9 @@ class ScopePolicy:
     def allows(self, spec: Tool, principal: TenantContext | None = None) -> bool:
         if spec.name in self.exclude:
             return False
-        if spec.write and (self.read_only or (principal is not None and not principal.has_role(spec.min_role))):
+        if spec.write and (
+            self.read_only or (principal is not None and not principal.has_role(spec.min_role))
+        ):
             return False
         return spec.exposed_on(route_code(self.route)) or spec.name in self.include
 
@@ -309,7 +311,9 @@ async def execute(
     if spec is None:
         raise NotFoundError(f"unknown tool {name!r}", field="name")
     scope = scope or ScopePolicy(route=ctx.route)
-    if spec.name in scope.exclude or not (spec.exposed_on(route_code(scope.route)) or spec.name in scope.include):
+    if spec.name in scope.exclude or not (
+        spec.exposed_on(route_code(scope.route)) or spec.name in scope.include
+    ):
         raise RouteScopeError(
             f"tool {name} is not available on route {scope.route}; routes that expose it: "
             + ", ".join(spec.exposing_routes())
@@ -321,7 +325,9 @@ async def execute(
             f"write tools are disabled in production; set MCP_ALLOW_WRITES=true to enable {name}"
         )
     if not ctx.principal.has_role(spec.min_role):
-        raise ForbiddenError(f"tool {name} needs the {spec.min_role} role; this caller is {ctx.principal.role}")
+        raise ForbiddenError(
+            f"tool {name} needs the {spec.min_role} role; this caller is {ctx.principal.role}"
+        )
     try:
         args = spec.input_model.model_validate(arguments or {})
     except PydanticValidationError as exc:
