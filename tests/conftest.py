@@ -71,3 +71,29 @@ async def db(
         yield database
     finally:
         await database.dispose()
+
+
+DEMO_PARAMS_KW = {"customers": 60, "days": 30}
+
+
+@pytest.fixture
+async def demo_db(db: Database) -> Database:
+    """``db`` holding a small demo tenant (60 customers, 30 days) anchored at now."""
+    from kaireon_mcp.storage.seed import SeedParams, seed_demo
+
+    await seed_demo(db, SeedParams(**DEMO_PARAMS_KW))  # type: ignore[arg-type]
+    return db
+
+
+def make_tool_ctx(db: Database, tenant: str = "demo", role: str = "admin", route: str = "/", **env: str):  # noqa: ANN201
+    """A ToolContext for direct registry calls in tests (development env unless overridden)."""
+    from kaireon_mcp.config import load_settings
+    from kaireon_mcp.storage.context import TenantContext
+    from kaireon_mcp.tools.registry import ToolContext
+
+    settings = load_settings()
+    if env:
+        import dataclasses
+
+        settings = dataclasses.replace(settings, **env)  # type: ignore[arg-type]
+    return ToolContext(db=db, principal=TenantContext(tenant_id=tenant, role=role), settings=settings, route=route)
