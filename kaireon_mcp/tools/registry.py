@@ -129,7 +129,7 @@ class Tool:
     def output_schema(self) -> dict[str, Any] | None:
         if self.output_model is None:
             return None
-        return lean_schema(self.output_model.model_json_schema(mode="serialization"))
+        return shallow_schema(self.output_model.model_json_schema(mode="serialization"))
 
     def annotations(self) -> dict[str, Any]:
         return {
@@ -166,6 +166,38 @@ def lean_schema(schema: Any) -> Any:
     if isinstance(schema, list):
         return [lean_schema(item) for item in schema]
     return schema
+
+
+_OUTPUT_NOISE = frozenset({"title", "description", "default", "examples"})
+
+
+def shallow_schema(schema: dict[str, Any], max_depth: int = 2) -> dict[str, Any]:
+    """Output schemas cost context on every tools/list: keep top-level fields typed, nested ones coarse."""
+    defs = schema.get("$defs", {})
+
+    def walk(node: Any, depth: int) -> Any:
+        if not isinstance(node, dict):
+            return node
+        if "$ref" in node:
+            node = defs.get(node["$ref"].rsplit("/", 1)[-1], {"type": "object"})
+        if "anyOf" in node:
+            return {"anyOf": [walk(option, depth) for option in node["anyOf"]]}
+        kind = node.get("type")
+        if kind == "object" or "properties" in node:
+            if depth >= max_depth or "properties" not in node:
+                return {"type": "object"}
+            out: dict[str, Any] = {
+                "type": "object",
+                "properties": {name: walk(sub, depth + 1) for name, sub in node["properties"].items()},
+            }
+            if node.get("required"):
+                out["required"] = node["required"]
+            return out
+        if kind == "array":
+            return {"type": "array", "items": walk(node.get("items", {}), depth + 1)}
+        return {k: v for k, v in node.items() if k not in _OUTPUT_NOISE}
+
+    return walk(schema, 0)  # type: ignore[no-any-return]
 
 
 class ToolRegistry:

@@ -1,0 +1,1 @@
+"""The decision pipeline: flow resolution, the 16 node types, recommend and respond."""

@@ -1,0 +1,106 @@
+"""The customer side of a decision: enriched attributes, metric values and contact history."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from kaireon_mcp.core.contact_policy import ContactEvent, ContactLedger
+from kaireon_mcp.core.decisioning.catalog import Catalog
+from kaireon_mcp.storage.repository import Repository
+from kaireon_mcp.storage.tables import BehavioralMetric, DataSchema, Interaction, MetricValue, SchemaRow
+
+#: history the contact-policy evaluators may look back over (longest suppression windows)
+HISTORY_DAYS = 120
+
+
+async def load_schema_attributes(repo: Repository, customer_id: str) -> dict[str, Any]:
+    """Rows of every active auto-enrich customer schema keyed by this customer.
+
+    Values are exposed both bare (``age``) and schema-prefixed (``starbucks_customers.age``).
+    """
+    stmt = (
+        select(DataSchema.name, SchemaRow.data)
+        .join(SchemaRow, SchemaRow.schema_id == DataSchema.id)
+        .where(
+            repo.tenant_filter(DataSchema),
+            DataSchema.deleted_at.is_(None),
+            DataSchema.auto_enrich,
+            DataSchema.entity_type == "customer",
+            SchemaRow.row_key == customer_id,
+        )
+        .order_by(DataSchema.created_at)
+    )
+    attributes: dict[str, Any] = {}
+    for schema_name, data in (await repo.session.execute(stmt)).all():
+        for key, value in (data or {}).items():
+            attributes.setdefault(key, value)
+            attributes[f"{schema_name}.{key}"] = value
+    return attributes
+
+
+async def load_metrics(repo: Repository, customer_id: str) -> dict[str, Any]:
+    """Behavioral metric values by metric id and by metric name."""
+    stmt = (
+        select(BehavioralMetric.id, BehavioralMetric.name, MetricValue.value)
+        .join(MetricValue, MetricValue.metric_id == BehavioralMetric.id)
+        .where(repo.tenant_filter(BehavioralMetric), MetricValue.customer_id == customer_id)
+    )
+    metrics: dict[str, Any] = {}
+    for metric_id, name, value in (await repo.session.execute(stmt)).all():
+        metrics[metric_id] = value
+        metrics[name] = value
+    return metrics
+
+
+async def load_ledger(repo: Repository, catalog: Catalog, customer_id: str, now: datetime) -> ContactLedger:
+    """Impressions and responses of the customer over the policy look-back window."""
+    since = now - timedelta(days=HISTORY_DAYS)
+    stmt = select(
+        Interaction.timestamp,
+        Interaction.offer_id,
+        Interaction.creative_id,
+        Interaction.channel_id,
+        Interaction.placement_id,
+        Interaction.category_id,
+        Interaction.interaction_type,
+        Interaction.classification,
+        Interaction.is_impression,
+    ).where(
+        Interaction.tenant_id == repo.ctx.tenant_id,
+        Interaction.customer_id == customer_id,
+        Interaction.timestamp >= since,
+        Interaction.timestamp <= now,
+        Interaction.interaction_type != "recommendation",
+    )
+    return ContactLedger(_event(catalog, row) for row in (await repo.session.execute(stmt)).all())
+
+
+def _event(catalog: Catalog, row: Any) -> ContactEvent:
+    offer = catalog.offers.get(row.offer_id or "", {})
+    channel = catalog.channels.get(row.channel_id or "", {})
+    return ContactEvent(
+        timestamp=row.timestamp,
+        offer_id=row.offer_id,
+        creative_id=row.creative_id,
+        channel_id=row.channel_id,
+        channel_type=channel.get("channelType"),
+        placement_id=row.placement_id,
+        category_id=row.category_id or offer.get("categoryId"),
+        sub_category_id=offer.get("subCategoryId"),
+        outcome=row.interaction_type,
+        classification=row.classification,
+        is_impression=bool(row.is_impression),
+    )
+
+
+def days_since_last_impression(ledger: ContactLedger, now: datetime):  # type: ignore[no-untyped-def]
+    """A lookup the qualification recency check and relevance can share."""
+
+    def lookup(offer_id: str) -> float | None:
+        event = ledger.last(lambda e: e.offer_id == offer_id, now)
+        return None if event is None else (now - event.timestamp).total_seconds() / 86400
+
+    return lookup
