@@ -55,11 +55,31 @@ class Deleted(BaseModel):
     warnings: list[str] = Field(default_factory=list)
 
 
+AMBIENT_REPO = "repository"
+
+
 @asynccontextmanager
 async def repo_for(ctx: ToolContext) -> AsyncIterator[Repository]:
-    """One transaction bound to the caller's tenant (never to an argument)."""
+    """One transaction bound to the caller's tenant (never to an argument).
+
+    When a composite tool (a playbook) has opened a transaction and put its repository in
+    ``ctx.services["repository"]``, nested tool calls join it, so the whole composite
+    commits or rolls back as one unit.
+    """
+    ambient = ctx.services.get(AMBIENT_REPO)
+    if isinstance(ambient, Repository) and ambient.ctx.tenant_id == ctx.principal.tenant_id:
+        yield ambient
+        return
     async with ctx.db.tenant(ctx.principal) as repo:
         yield repo
+
+
+@asynccontextmanager
+async def shared_transaction(ctx: ToolContext) -> AsyncIterator[ToolContext]:
+    """A child context whose tool calls all run in one transaction (committed on success)."""
+    async with ctx.db.tenant(ctx.principal) as repo:
+        yield ToolContext(db=ctx.db, principal=ctx.principal, settings=ctx.settings, route=ctx.route,
+                          services={**ctx.services, AMBIENT_REPO: repo})
 
 
 def page_out(page: Page, items: list[dict[str, Any]] | None = None) -> PageOut:
