@@ -205,3 +205,15 @@ async def test_trace_is_listed_by_customer(demo_db: Database) -> None:
     assert listed["pagination"]["total"] == 1
     async with demo_db.session() as s:
         assert (await s.execute(select(func.count()).select_from(DecisionTrace))).scalar_one() == 1
+
+
+async def test_shadow_models_are_scored_silently(demo_db: Database) -> None:
+    rec = await call(demo_db, "recommend", {"customerId": "C-0020", "channel": "web", "limit": 3})
+    trace = await call(demo_db, "getDecisionTrace", {"traceId": rec["traceId"]})
+    scored = trace["scoringResults"]
+    assert scored and all(
+        r["shadowScores"] and r["shadowScores"][0]["modelKey"] == "offer-bandit" for r in scored
+    )
+    assert all(0.0 <= r["shadowScores"][0]["score"] <= 1.0 for r in scored)
+    # the live score is not the shadow score: shadow models never affect the ranking
+    assert [d["offerId"] for d in rec["decisions"]] == [r["offerId"] for r in scored]

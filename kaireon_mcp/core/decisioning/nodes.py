@@ -326,6 +326,7 @@ async def node_score(engine: Engine, state: DecisionState, node: dict[str, Any])
     config = dict(node.get("config") or {})
     method = config.get("method", "priority_weighted")
     model = engine.assigned_model(state, config)
+    shadow_keys = shadow_model_keys(engine.catalog.models, config)
     for cand in state.candidates:
         if cand.mandatory:
             cand.score, cand.score_method = 1.0, "mandatory"
@@ -335,10 +336,17 @@ async def node_score(engine: Engine, state: DecisionState, node: dict[str, Any])
             cand.score_method = "priority_only"
             continue
         _score_candidate(engine, state, cand, method, config, model)
-        for key in config.get("shadowModelKeys") or []:
+        for key in shadow_keys:
             shadow = engine.model_score(state, cand, engine.catalog.models.get(key))
             if shadow is not None:
                 cand.shadow_scores.append({"modelKey": key, "score": shadow[0]})
+
+
+def shadow_model_keys(models: dict[str, dict[str, Any]], config: dict[str, Any]) -> list[str]:
+    """Listed shadow models plus every model in registry status ``shadow``: scored silently, traced only."""
+    keys = list(config.get("shadowModelKeys") or [])
+    keys += [k for k, m in sorted(models.items()) if m.get("registryStatus") == "shadow" and k not in keys]
+    return keys
 
 
 def _weight(cand: Candidate) -> float:
