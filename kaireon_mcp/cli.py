@@ -168,6 +168,81 @@ async def cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+_ROUTE_SHAPE = r"^/?[A-Za-z0-9_./-]*$"
+
+
+def _route_arg(value: str | None, fallback: str) -> str:
+    """A route like /algorithms/models; anything else is a usage error (exit 2)."""
+    import re
+
+    from kaireon_mcp.tools.registry import normalize_route
+
+    route = value if value is not None else fallback
+    if len(route) > 200 or not re.match(_ROUTE_SHAPE, route):
+        raise CliError(
+            f"kaireon-mcp: invalid route {route!r} (expected a path such as /algorithms/models)", EXIT_USAGE
+        )
+    return normalize_route(route)
+
+
+def _scope_flags(args: argparse.Namespace, *, check_names: bool = True) -> Any:
+    """The server's ScopePolicy from --route/--read-only/--tools/--exclude-tools and the environment."""
+    from kaireon_mcp.server.scope import policy_from_flags
+
+    settings = load_settings()
+    if check_names:
+        from kaireon_mcp.tools import load_all
+
+        known = load_all()
+        unknown = sorted(name for name in [*args.tools, *args.exclude_tools] if name not in known)
+        if unknown:
+            raise CliError(f"kaireon-mcp: unknown tool(s): {', '.join(unknown)}", EXIT_USAGE)
+    route = _route_arg(args.route, settings.route)
+    return policy_from_flags(route, args.read_only or settings.read_only, args.tools, args.exclude_tools)
+
+
+async def cmd_stdio(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    remote = args.remote or settings.api_url
+    flags = _scope_flags(args, check_names=not remote)
+    if remote:
+        from kaireon_mcp.server.remote import run_remote_stdio
+
+        if not remote.startswith(("http://", "https://")):
+            raise CliError(f"kaireon-mcp stdio: --remote must be an http(s) URL, got {remote!r}", EXIT_USAGE)
+        if not settings.api_key:
+            raise CliError(
+                "kaireon-mcp stdio --remote: set KAIREON_API_KEY to a krn_ key of the server", EXIT_USAGE
+            )
+        await run_remote_stdio(remote, settings.api_key, flags)
+        return 0
+    from kaireon_mcp.server.stdio import run_stdio
+
+    await run_stdio(settings, flags, tenant=args.tenant)
+    return 0
+
+
+async def cmd_tools(args: argparse.Namespace) -> int:
+    import json
+
+    from kaireon_mcp.tools import load_all
+    from kaireon_mcp.tools.registry import ScopePolicy, route_module
+
+    route = _route_arg(args.route, load_settings().route)
+    tools = ScopePolicy(route=route).visible(load_all())
+    rows = [
+        {"name": t.name, "rw": "W" if t.write else "R", "title": t.title, "module": t.module} for t in tools
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    width = max((len(row["name"]) for row in rows), default=4)
+    for row in rows:
+        print(f"{row['name']:<{width}}  {row['rw']}  {row['title']}")
+    print(f"{len(rows)} tools on route {route} ({route_module(route)})", file=sys.stderr)
+    return 0
+
+
 def _not_built(name: str) -> Callable[[argparse.Namespace], Coroutine[Any, Any, int]]:
     async def handler(_: argparse.Namespace) -> int:
         raise CliError(f"kaireon-mcp {name}: not built yet", EXIT_USAGE)
@@ -179,9 +254,9 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = 
     "migrate": cmd_migrate,
     "seed": cmd_seed,
     "keys": cmd_keys,
-    "stdio": _not_built("stdio"),
+    "stdio": cmd_stdio,
     "serve": _not_built("serve"),
-    "tools": _not_built("tools"),
+    "tools": cmd_tools,
     "ml-worker": _not_built("ml-worker"),
 }
 
