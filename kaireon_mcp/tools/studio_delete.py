@@ -37,8 +37,8 @@ class EntityDeleted(Deleted):
 @tool(
     "deleteEntity",
     title="Delete entity",
-    description="Soft-delete a studio entity (offers cascade to creatives); refuses protected flows, "
-    "system outcome types and parents with live children.",
+    description="Soft-delete a studio entity (offers cascade to creatives); refuses protected or "
+    "in-use parents.",
     module="studio",
     write=True,
     destructive=True,

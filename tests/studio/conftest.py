@@ -31,16 +31,28 @@ async def sdb(db: Database) -> Database:
 
 
 async def call(
-    db: Database, name: str, args: dict[str, Any] | None = None, *, tenant: str = TENANT, role: str = "admin"
+    db: Database,
+    name: str,
+    args: dict[str, Any] | None = None,
+    *,
+    tenant: str = TENANT,
+    role: str = "admin",
+    route: str = "/",
 ) -> dict[str, Any]:
-    return await execute(name, args or {}, make_tool_ctx(db, tenant=tenant, role=role))
+    return await execute(name, args or {}, make_tool_ctx(db, tenant=tenant, role=role, route=route))
 
 
 async def fails(
-    db: Database, name: str, args: dict[str, Any] | None = None, *, tenant: str = TENANT, role: str = "admin"
+    db: Database,
+    name: str,
+    args: dict[str, Any] | None = None,
+    *,
+    tenant: str = TENANT,
+    role: str = "admin",
+    route: str = "/",
 ) -> KaireonError:
     with pytest.raises(KaireonError) as info:
-        await call(db, name, args, tenant=tenant, role=role)
+        await call(db, name, args, tenant=tenant, role=role, route=route)
     return info.value
 
 

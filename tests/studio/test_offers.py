@@ -117,7 +117,9 @@ async def test_foreign_ids_must_exist(sdb: Database) -> None:
     cards = await call(sdb, "createCategory", {"name": "Cards"})
     loans = await call(sdb, "createCategory", {"name": "Loans"})
     gold = await call(sdb, "createSubCategory", {"categoryId": cards["id"], "name": "Gold"})
-    error = await fails(sdb, "createOffer", {"name": "X", "categoryId": loans["id"], "subCategoryId": gold["id"]})
+    error = await fails(
+        sdb, "createOffer", {"name": "X", "categoryId": loans["id"], "subCategoryId": gold["id"]}
+    )
     assert error.code == "VALIDATION" and error.field == "subCategoryId"
 
     # another tenant's category is invisible
@@ -168,7 +170,9 @@ async def test_mandatory_offer_rules(sdb: Database) -> None:
     assert cleared["mandatory"] is False and cleared["mandatoryReason"] is None
     assert cleared["mandatoryApprovedBy"] is None and cleared["mandatoryExpiresAt"] is None
     overrides = [a for a in await audit_rows(sdb) if a.action == "mandatory_override"]
-    assert len(overrides) == 2 and overrides[1].before is not None and overrides[1].before["mandatory"] is True
+    assert (
+        len(overrides) == 2 and overrides[1].before is not None and overrides[1].before["mandatory"] is True
+    )
 
 
 async def test_other_tenant_cannot_see_or_change_an_offer(sdb: Database) -> None:
