@@ -247,7 +247,7 @@ async def test_deleting_an_offer_soft_deletes_its_creatives(sdb: Database) -> No
     assert len(with_deleted["items"]) == 2 and all(c["deletedAt"] for c in with_deleted["items"])
     assert all(c.version == 2 for c in await rows(sdb, Creative, offer_id=offer["id"]))
     soft = [a for a in await audit_rows(sdb) if a.action == "soft_delete"]
-    assert sorted(a.entity_id for a in soft) == sorted([offer["id"], *ids])
+    assert sorted(str(a.entity_id) for a in soft) == sorted([offer["id"], *ids])
     assert (await call(sdb, "listOffers", {}))["pagination"]["total"] == 1
     assert (await call(sdb, "listOffers", {"includeDeleted": True}))["pagination"]["total"] == 2
     assert (await fails(sdb, "getOffer", {"offerId": offer["id"]})).code == "NOT_FOUND"
