@@ -16,7 +16,7 @@ import socket
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
-from typing import Any, Final
+from typing import Any, Final, Protocol
 from urllib.parse import urlsplit
 
 import httpx
@@ -422,7 +422,18 @@ def _to_timestamp(value: Any) -> str:
     return moment.isoformat()
 
 
-def coerce_value(field: SchemaField, value: Any) -> Any:
+class FieldLike(Protocol):
+    """What type coercion needs from a field (a ``SchemaField`` or an ad-hoc cast target)."""
+
+    @property
+    def data_type(self) -> str: ...
+    @property
+    def length(self) -> int | None: ...
+    @property
+    def scale(self) -> int | None: ...
+
+
+def coerce_value(field: FieldLike, value: Any) -> Any:
     """One value to its field's type family; raises ``ValueError`` with a short reason."""
     if value is None:
         return None
@@ -473,7 +484,7 @@ def row_key(schema: DataSchema, row: Mapping[str, Any]) -> str:
     return KEY_SEPARATOR.join(str(row[k]) for k in keys)
 
 
-async def _existing_keys(repo: Repository, schema_id: str, keys: Iterable[str]) -> set[str]:
+async def existing_keys(repo: Repository, schema_id: str, keys: Iterable[str]) -> set[str]:
     found: set[str] = set()
     key_list = list(keys)
     for start in range(0, len(key_list), 500):
@@ -521,7 +532,7 @@ async def insert_rows(repo: Repository, schema_id: str, rows: Sequence[Mapping[s
         except ValueError as exc:
             raise ValidationError(f"rows[{index}]: {exc}", field=f"rows[{index}]") from None
         typed.append((row_key(schema, clean), clean))
-    taken = await _existing_keys(repo, schema.id, {k for k, _ in typed})
+    taken = await existing_keys(repo, schema.id, {k for k, _ in typed})
     unique_fields = [
         f.name for f in fields if f.is_unique and type_family(f.data_type) not in ("boolean", "json")
     ]
@@ -594,7 +605,7 @@ async def upsert_rows(
     if not rows:
         return 0
     latest = dict(rows)  # later rows with the same key win, as in a sequential upsert
-    existing = await _existing_keys(repo, schema.id, latest)
+    existing = await existing_keys(repo, schema.id, latest)
     now = utcnow()
     new = [_row_values(repo, schema.id, k, d, now) for k, d in latest.items() if k not in existing]
     if new:
@@ -847,7 +858,11 @@ async def probe_tcp(host: str, port: int, allow_public: bool = False) -> dict[st
 
 
 async def http_request(
-    method: str, url: str, allow_public: bool = False, params: Mapping[str, Any] | None = None
+    method: str,
+    url: str,
+    allow_public: bool = False,
+    params: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> tuple[dict[str, Any], httpx.Response | None]:
     """One bounded HTTP call after the address check; never raises for network trouble."""
     parts = urlsplit(url)
@@ -861,7 +876,9 @@ async def http_request(
     start = time.perf_counter()
     try:
         async with httpx.AsyncClient(timeout=PROBE_TIMEOUT, follow_redirects=False) as client:
-            response = await client.request(method, url, params=dict(params or {}))
+            response = await client.request(
+                method, url, params=dict(params or {}), headers=dict(headers or {})
+            )
     except httpx.HTTPError as exc:
         return probe_result("failed", url, exc.__class__.__name__), None
     latency = round((time.perf_counter() - start) * 1000, 2)

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 import kaireon_mcp.tools.data  # noqa: F401  (registers the tools)
+import kaireon_mcp.tools.flow_pipelines  # noqa: F401
 from kaireon_mcp.storage.db import Database
 from kaireon_mcp.tools.registry import execute
 from tests.conftest import make_tool_ctx
