@@ -124,21 +124,26 @@ class Tool:
         return not self.write
 
     def input_schema(self) -> dict[str, Any]:
-        return lean_schema(self.input_model.model_json_schema())
+        schema = lean_schema(self.input_model.model_json_schema())
+        schema.pop("description", None)  # the tool description already says it
+        schema.setdefault("properties", {})
+        return schema  # type: ignore[no-any-return]
 
     def output_schema(self) -> dict[str, Any] | None:
+        """Shallow typed schema; None when it would only say "an object" (no information, only tokens)."""
         if self.output_model is None:
             return None
-        return shallow_schema(self.output_model.model_json_schema(mode="serialization"))
+        schema = shallow_schema(self.output_model.model_json_schema(mode="serialization"))
+        return None if schema == {"type": "object"} else schema
 
     def annotations(self) -> dict[str, Any]:
-        return {
-            "title": self.title,
-            "readOnlyHint": self.read_only,
-            "destructiveHint": self.destructive if self.write else False,
-            "idempotentHint": self.idempotent if self.write else True,
-            "openWorldHint": self.open_world,
-        }
+        """MCP hints; destructive/idempotent only mean something for write tools, so reads omit them."""
+        hints: dict[str, Any] = {"readOnlyHint": self.read_only, "openWorldHint": self.open_world}
+        if self.write:
+            hints["destructiveHint"] = self.destructive
+            if self.idempotent:
+                hints["idempotentHint"] = True
+        return hints
 
     def exposed_on(self, code: str | None) -> bool:
         """Route membership: general routes see everything; others see base + their own set."""
@@ -151,27 +156,48 @@ class Tool:
         return [*named, "/ (general)"]
 
 
+#: string-length bounds are enforced by the server's validation; advertising them costs tokens
+_ADVERTISED_NOISE = frozenset({"maxLength", "minLength"})
+
+
+def _without_null(options: list[Any]) -> list[Any]:
+    return [o for o in options if not (isinstance(o, dict) and o.get("type") == "null")]
+
+
 def lean_schema(schema: Any) -> Any:
-    """Drop pydantic's `title` noise (it costs context tokens) but keep property names called title."""
-    if isinstance(schema, dict):
-        out: dict[str, Any] = {}
-        for key, value in schema.items():
-            if key == "title" and isinstance(value, str):
-                continue
-            if key in {"properties", "$defs", "definitions"} and isinstance(value, dict):
-                out[key] = {name: lean_schema(sub) for name, sub in value.items()}
-            else:
-                out[key] = lean_schema(value)
-        return out
+    """Input schemas as a host pays for them: no pydantic ``title`` noise, optional fields
+    without the ``anyOf [..., null]``/``default: null`` wrapping (absence already means null),
+    and no ``additionalProperties: false`` (the server refuses unknown arguments anyway).
+    Property names that happen to be ``title`` are kept.
+    """
     if isinstance(schema, list):
         return [lean_schema(item) for item in schema]
-    return schema
+    if not isinstance(schema, dict):
+        return schema
+    if "anyOf" in schema:
+        options = _without_null(schema["anyOf"])
+        if len(options) == 1 and isinstance(options[0], dict):
+            merged = {**{k: v for k, v in schema.items() if k != "anyOf"}, **options[0]}
+            return lean_schema(merged)
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "title" and isinstance(value, str):
+            continue
+        if (key == "default" and value is None) or (key == "additionalProperties" and value in (False, True)):
+            continue
+        if key in _ADVERTISED_NOISE and not isinstance(value, dict):
+            continue
+        if key in {"properties", "$defs", "definitions"} and isinstance(value, dict):
+            out[key] = {name: lean_schema(sub) for name, sub in value.items()}
+        else:
+            out[key] = lean_schema(value)
+    return out
 
 
 _OUTPUT_NOISE = frozenset({"title", "description", "default", "examples"})
 
 
-def shallow_schema(schema: dict[str, Any], max_depth: int = 2) -> dict[str, Any]:
+def shallow_schema(schema: dict[str, Any], max_depth: int = 1) -> dict[str, Any]:
     """Output schemas cost context on every tools/list: keep top-level fields typed, nested ones coarse."""
     defs = schema.get("$defs", {})
 
@@ -181,20 +207,24 @@ def shallow_schema(schema: dict[str, Any], max_depth: int = 2) -> dict[str, Any]
         if "$ref" in node:
             node = defs.get(node["$ref"].rsplit("/", 1)[-1], {"type": "object"})
         if "anyOf" in node:
-            return {"anyOf": [walk(option, depth) for option in node["anyOf"]]}
+            options = [walk(option, depth) for option in node["anyOf"]]
+            kinds = [o.get("type") for o in options if isinstance(o, dict) and len(o) == 1 and "type" in o]
+            if len(kinds) == len(options):
+                return {"type": kinds}
+            return {"anyOf": options}
         kind = node.get("type")
         if kind == "object" or "properties" in node:
             if depth >= max_depth or "properties" not in node:
                 return {"type": "object"}
-            out: dict[str, Any] = {
-                "type": "object",
-                "properties": {name: walk(sub, depth + 1) for name, sub in node["properties"].items()},
-            }
-            if node.get("required"):
-                out["required"] = node["required"]
-            return out
+            properties = {name: walk(sub, depth + 1) for name, sub in node["properties"].items()}
+            if set(properties) <= {"id"}:
+                return {"type": "object"}  # a generic entity: its fields vary by entity type
+            return {"type": "object", "properties": properties}
         if kind == "array":
-            return {"type": "array", "items": walk(node.get("items", {}), depth + 1)}
+            items = walk(node.get("items", {}), depth + 1)
+            return (
+                {"type": "array"} if items in ({}, {"type": "object"}) else {"type": "array", "items": items}
+            )
         return {k: v for k, v in node.items() if k not in _OUTPUT_NOISE}
 
     return walk(schema, 0)  # type: ignore[no-any-return]
