@@ -20,7 +20,7 @@ from kaireon_mcp.core.ai.heuristics import BANDS, band_rates
 __all__ = ["frequency_bins", "segment_clusters", "tfidf_terms"]
 
 RANDOM_STATE = 42
-MAX_SILHOUETTE_SAMPLE = 5000
+MAX_SILHOUETTE_SAMPLE = 2000
 
 
 def _matrix(rows: Sequence[dict[str, Any]]) -> tuple[np.ndarray, list[str]]:
@@ -36,7 +36,7 @@ def _best_k(data: np.ndarray, low: int, high: int) -> tuple[int, np.ndarray, flo
     best: tuple[int, np.ndarray, float] | None = None
     sample = min(len(data), MAX_SILHOUETTE_SAMPLE)
     for k in range(low, high + 1):
-        labels = KMeans(n_clusters=k, n_init=10, random_state=RANDOM_STATE).fit_predict(data)
+        labels = KMeans(n_clusters=k, n_init=3, random_state=RANDOM_STATE).fit_predict(data)
         if len(set(labels)) < 2:
             continue
         score = float(silhouette_score(data, labels, sample_size=sample, random_state=RANDOM_STATE))

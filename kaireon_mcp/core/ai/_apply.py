@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from kaireon_mcp.core.qualification import RULE_TYPES
-from kaireon_mcp.errors import ConflictError, ValidationError
+from kaireon_mcp.errors import ValidationError
 from kaireon_mcp.storage.repository import Repository
 from kaireon_mcp.storage.tables import (
     Base,
@@ -148,12 +148,14 @@ async def entity_values(
 async def create_entity(
     repo: Repository, rec_type: str, title: str, description: str, payload: dict[str, Any]
 ) -> str:
-    """Create the draft; a duplicate name is retried once with the suffix " (AI)"."""
+    """Create the draft; a taken name (live or soft-deleted) gets the suffix " (AI)".
+
+    The name is checked up front rather than by catching the unique violation, because a
+    failed flush leaves the pending row in the session and spoils the transaction.
+    """
     values = await entity_values(repo, rec_type, title, description, payload or {})
     model = MODELS[rec_type]
-    try:
-        row = await repo.create(model, values)
-    except ConflictError:
+    if await repo.find(model, include_deleted=True, name=values["name"]) is not None:
         values["name"] = (title[: 255 - len(NAME_SUFFIX)] + NAME_SUFFIX).strip()
-        row = await repo.create(model, values)
+    row = await repo.create(model, values)
     return str(row.id)  # type: ignore[attr-defined]  # every entity table has an id column
