@@ -1,7 +1,8 @@
-"""``python -m tests.mcp.serve_app``: a serve-like uvicorn process running the MCP HTTP app.
+"""``python -m tests.mcp.serve_app FD``: a serve-like uvicorn process running the MCP HTTP app.
 
-Binds 127.0.0.1 on a free port, prints the port on stdout once listening, then serves
-``/mcp`` (and ``/api/v1/mcp``) with the probe tools until terminated.
+Serves ``/mcp`` (and ``/api/v1/mcp``) with the probe tools on an inherited, already listening
+socket until terminated. The parent binds the socket, so clients may connect before this process
+has finished importing: the kernel queues them in the listen backlog.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from kaireon_mcp.server.http import build_mcp_http, mcp_routes
 from tests.mcp.probes import probe_registry
 
 
-async def main() -> None:
+async def main(fd: int) -> None:
     settings = load_settings()
     db = open_database(settings)
     await db.migrate()
@@ -34,10 +35,7 @@ async def main() -> None:
             yield
 
     app = Starlette(routes=mcp_routes(mcp_app), lifespan=lifespan)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    print(sock.getsockname()[1], flush=True)
+    sock = socket.socket(fileno=fd)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
     try:
         await server.serve(sockets=[sock])
@@ -46,5 +44,5 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(int(sys.argv[1])))
     sys.exit(0)
