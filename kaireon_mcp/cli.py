@@ -243,6 +243,38 @@ async def cmd_tools(args: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_serve(args: argparse.Namespace) -> int:
+    """MCP Streamable HTTP + the HTTP bridge in one ASGI app (interface.md section 2)."""
+    import uvicorn
+
+    from kaireon_mcp.bridge import create_app
+    from kaireon_mcp.runtime import prepare
+
+    settings = load_settings()
+    scope = _scope_flags(args, check_names=True)
+    db = await prepare(settings)
+    try:
+        app = create_app(db, settings, scope=scope, mcp_host=args.host)
+        config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", lifespan="on")
+        print(f"kaireon-mcp: serving http://{args.host}:{args.port} (MCP /mcp, /api/v1)", file=sys.stderr)
+        await uvicorn.Server(config).serve()
+    finally:
+        await db.dispose()
+    return 0
+
+
+async def cmd_ml_worker(args: argparse.Namespace) -> int:
+    """The ML worker service (GET /health, POST /jobs, GET /jobs/{id})."""
+    import uvicorn
+
+    from kaireon_mcp.mlworker import create_worker_app
+
+    config = uvicorn.Config(create_worker_app(), host=args.host, port=args.port, log_level="warning")
+    print(f"kaireon-mcp: ML worker on http://{args.host}:{args.port}", file=sys.stderr)
+    await uvicorn.Server(config).serve()
+    return 0
+
+
 def _not_built(name: str) -> Callable[[argparse.Namespace], Coroutine[Any, Any, int]]:
     async def handler(_: argparse.Namespace) -> int:
         raise CliError(f"kaireon-mcp {name}: not built yet", EXIT_USAGE)
@@ -255,9 +287,9 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = 
     "seed": cmd_seed,
     "keys": cmd_keys,
     "stdio": cmd_stdio,
-    "serve": _not_built("serve"),
+    "serve": cmd_serve,
     "tools": cmd_tools,
-    "ml-worker": _not_built("ml-worker"),
+    "ml-worker": cmd_ml_worker,
 }
 
 
