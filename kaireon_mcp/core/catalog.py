@@ -134,11 +134,12 @@ def _column(key: str) -> str:
     return "metadata_" if column == "metadata" else column
 
 
-def _known(fields: Fields, allowed: Iterable[str]) -> None:
+def _known(fields: Fields, allowed: Iterable[str], where: str = "") -> None:
     allowed_set = set(allowed)
     for key in fields:
         if key not in allowed_set:
-            raise ValidationError(f"unknown field {key!r}", field=key)
+            name = f"{where}.{key}" if where else key
+            raise ValidationError(f"unknown field {name!r}", field=name)
 
 
 def _create_data(fields: Fields, defaults: Fields, allowed: Iterable[str]) -> dict[str, Any]:
@@ -849,7 +850,7 @@ def _placement_specs(value: Any) -> list[dict[str, Any]]:
     for index, item in enumerate(_list(value, "placements")):
         where = f"placements[{index}]"
         raw = _object(item, where)
-        _known(raw, PLACEMENT_FIELDS)
+        _known(raw, PLACEMENT_FIELDS, where)
         spec = _placement_values(
             {**_PLACEMENT_DEFAULTS, **{k: v for k, v in raw.items() if v is not None}}, where
         )

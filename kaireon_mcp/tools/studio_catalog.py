@@ -64,21 +64,17 @@ def lean_properties(schema: JsonDict) -> None:
 
 
 def patch_properties(schema: JsonDict) -> None:
-    """Update tools: the id keeps its full schema, every optional field only its JSON type.
+    """Update tools advertise only their id; the description points at the create tool.
 
-    The matching create tool documents enums, bounds and defaults; the update model still
-    validates them, so a bad value is refused with the field named.
+    Repeating every create field (even as bare types) made the update tools the largest
+    share of a route's tools/list. The model still declares and validates each field with
+    its real type, enum and bounds, so a bad value is refused with the field named.
     """
     lean_properties(schema)
     properties = schema.get("properties")
-    required = set(schema.get("required") or [])  # type: ignore[arg-type]
-    if not isinstance(properties, dict):
-        return
-    for name, node in properties.items():
-        if name in required or not isinstance(node, dict):
-            continue
-        kind = node.get("type") or ("array" if "items" in node else "object")
-        properties[name] = {"type": kind}
+    required = schema.get("required") or []
+    if isinstance(properties, dict) and isinstance(required, list):
+        schema["properties"] = {name: node for name, node in properties.items() if name in required}
     schema.pop("$defs", None)
 
 
@@ -129,7 +125,7 @@ class CreateOfferIn(StudioInput):
     tags: list[str] = Field(default_factory=list)
     eligibility: Obj = Field(default_factory=dict)
     budget: Obj = Field(default_factory=dict)
-    schedule: Obj = Field(default_factory=dict, description="{startDate,endDate}")
+    schedule: Obj = Field(default_factory=dict)
     productType: str | None = None
     margin: float | None = None
     revenueValue: float | None = None
@@ -168,7 +164,7 @@ class UpdateOfferIn(StudioPatch):
 @tool(
     "listOffers",
     title="List offers",
-    description="List offers (newest first) with category names and creative counts; cursor page.",
+    description="List offers with category names and creative counts.",
     module="studio",
     routes=("all",),
 )
@@ -187,7 +183,7 @@ async def list_offers(ctx: ToolContext, args: ListOffersIn) -> PageOut:
 @tool(
     "getOffer",
     title="Get offer",
-    description="Get one offer with its category, sub-category and creatives.",
+    description="Get one offer with its category and creatives.",
     module="studio",
 )
 async def get_offer(ctx: ToolContext, args: OfferIdIn) -> EntityOut:
@@ -198,7 +194,7 @@ async def get_offer(ctx: ToolContext, args: OfferIdIn) -> EntityOut:
 @tool(
     "createOffer",
     title="Create offer",
-    description="Create an offer (the recommendable unit); returns it.",
+    description="Create an offer (the recommendable unit).",
     module="studio",
     write=True,
     routes=("DF", "TR"),
@@ -211,7 +207,7 @@ async def create_offer(ctx: ToolContext, args: CreateOfferIn) -> EntityOut:
 @tool(
     "updateOffer",
     title="Update offer",
-    description="Update an offer: offerId plus only the createOffer fields to change; returns it.",
+    description="Update an offer: offerId plus any createOffer fields to change.",
     module="studio",
     write=True,
     idempotent=True,
@@ -226,7 +222,7 @@ async def update_offer(ctx: ToolContext, args: UpdateOfferIn) -> EntityOut:
 class CreateCategoryIn(StudioInput):
     name: str = Field(min_length=1, max_length=255)
     description: str = ""
-    customFields: list[Obj] = Field(default_factory=list, max_length=500, description="[{key,label,type}]")
+    customFields: list[Obj] = Field(default_factory=list, max_length=500)
 
 
 class CreateSubCategoryIn(StudioInput):
@@ -238,7 +234,7 @@ class CreateSubCategoryIn(StudioInput):
 @tool(
     "createCategory",
     title="Create category",
-    description="Create a top-level offer category; returns it.",
+    description="Create an offer category.",
     module="studio",
     write=True,
     routes=("DF", "TR"),
@@ -251,7 +247,7 @@ async def create_category(ctx: ToolContext, args: CreateCategoryIn) -> EntityOut
 @tool(
     "createSubCategory",
     title="Create sub-category",
-    description="Create a sub-category under a category; returns it.",
+    description="Create a sub-category under a category.",
     module="studio",
     write=True,
     routes=("DF", "TR"),
@@ -263,8 +259,8 @@ async def create_sub_category(ctx: ToolContext, args: CreateSubCategoryIn) -> En
 
 # ---- channels and placements ----------------------------------------------------------------
 class PlacementSpec(StudioInput):
-    name: str = Field(min_length=1, max_length=255, description="e.g. hero_banner")
-    key: str | None = Field(None, description="default: slug of name")
+    name: str = Field(min_length=1, max_length=255)
+    key: str | None = None
     description: str = ""
     slotType: SlotType = "banner"
     maxSlots: int = Field(1, ge=1, le=100)
@@ -280,9 +276,9 @@ class CreateChannelIn(StudioInput):
     deliveryMode: DeliveryMode = "api"
     impressionMode: ImpressionMode = "explicit"
     couplingMode: CouplingMode = "partial"
-    providerConfig: Obj = Field(default_factory=dict, description="secrets; encrypted, never returned")
-    fileConfig: Obj = Field(default_factory=dict, description="{format,columns,destination}")
-    placements: list[PlacementSpec] = Field(default_factory=list)
+    providerConfig: Obj = Field(default_factory=dict, description="encrypted, never returned")
+    fileConfig: Obj = Field(default_factory=dict)
+    placements: list[Obj] = Field(default_factory=list, description="createPlacement specs")
 
 
 class UpdateChannelIn(StudioPatch):
@@ -294,9 +290,9 @@ class UpdateChannelIn(StudioPatch):
     deliveryMode: DeliveryMode | None = None
     impressionMode: ImpressionMode | None = None
     couplingMode: CouplingMode | None = None
-    providerConfig: Obj | None = Field(None, description="replaces stored credentials; {} clears")
+    providerConfig: Obj | None = None
     fileConfig: Obj | None = None
-    placements: list[PlacementSpec] | None = Field(None, description="upserted by key")
+    placements: list[Obj] | None = None
 
 
 class CreatePlacementIn(PlacementSpec):
@@ -306,7 +302,7 @@ class CreatePlacementIn(PlacementSpec):
 @tool(
     "listChannels",
     title="List channels",
-    description="List channels (newest first) with placements, secrets masked; cursor page.",
+    description="List channels with their placements (secrets masked).",
     module="studio",
     routes=("all",),
 )
@@ -319,7 +315,7 @@ async def list_channels(ctx: ToolContext, args: StudioList) -> PageOut:
 @tool(
     "createChannel",
     title="Create channel",
-    description="Create a channel (+inline placements) routed to the default flow; returns it.",
+    description="Create a channel (+placements), auto-routed to the default flow.",
     module="studio",
     write=True,
     routes=("DF", "TR"),
@@ -332,7 +328,7 @@ async def create_channel(ctx: ToolContext, args: CreateChannelIn) -> EntityOut:
 @tool(
     "updateChannel",
     title="Update channel",
-    description="Update a channel: channelId plus createChannel fields to change; placements upsert by key.",
+    description="Update a channel: channelId plus any createChannel fields; placements upsert by key.",
     module="studio",
     write=True,
     idempotent=True,
@@ -347,7 +343,7 @@ async def update_channel(ctx: ToolContext, args: UpdateChannelIn) -> EntityOut:
 @tool(
     "createPlacement",
     title="Create placement",
-    description="Add a slot to a channel, routed to the default flow; returns it.",
+    description="Add a placement slot to a channel, auto-routed to the default flow.",
     module="studio",
     write=True,
     routes=("DF", "TR"),
@@ -372,13 +368,13 @@ class CreateCreativeIn(StudioInput):
     placementId: str | None = None
     status: Status = "draft"
     templateType: TemplateType = "email_html"
-    content: Obj = Field(default_factory=dict, description="subject, body, ctaUrl...")
+    content: Obj = Field(default_factory=dict)
     personalization: list[Obj] = Field(
         default_factory=list, max_length=500, description="[{variable,source,fallback}]"
     )
     constraints: Obj = Field(default_factory=dict)
     abTestVariant: str | None = None
-    weight: int = Field(100, ge=0, le=100, description="traffic weight")
+    weight: int = Field(100, ge=0, le=100)
     contentItemId: str | None = None
 
 
@@ -401,7 +397,7 @@ class UpdateCreativeIn(StudioPatch):
 @tool(
     "listCreatives",
     title="List creatives",
-    description="List creatives (newest first), filter by offer/channel; cursor page.",
+    description="List creatives, optionally for one offer or channel.",
     module="studio",
     routes=("TR",),
 )
@@ -421,7 +417,7 @@ async def list_creatives(ctx: ToolContext, args: ListCreativesIn) -> PageOut:
 @tool(
     "createCreative",
     title="Create creative",
-    description="Create an offer's content variant for a channel; returns it.",
+    description="Create an offer's content variant for a channel.",
     module="studio",
     write=True,
     routes=("DF", "TR"),
@@ -434,7 +430,7 @@ async def create_creative(ctx: ToolContext, args: CreateCreativeIn) -> EntityOut
 @tool(
     "updateCreative",
     title="Update creative",
-    description="Update a creative: creativeId plus createCreative fields to change.",
+    description="Update a creative: creativeId plus any createCreative fields to change.",
     module="studio",
     write=True,
     idempotent=True,

@@ -37,8 +37,7 @@ class EntityDeleted(Deleted):
 @tool(
     "deleteEntity",
     title="Delete entity",
-    description="Soft-delete a studio entity (offers cascade to creatives); refuses protected or "
-    "in-use parents.",
+    description="Soft-delete a studio entity (offers cascade to creatives); refuses protected/in-use ones.",
     module="studio",
     write=True,
     destructive=True,

@@ -50,19 +50,19 @@ class ListTriggersIn(StudioOffsetList):
 
 class CreateTriggerIn(StudioInput):
     name: str = Field(min_length=1, max_length=255)
-    eventType: str = Field(min_length=1, max_length=64, description="e.g. purchase, login")
+    eventType: str = Field(min_length=1, max_length=64)
     actionType: TriggerAction
     actionConfig: Obj = Field(default_factory=dict, description="e.g. {journeyId} or {url}")
     condition: Obj = Field(default_factory=dict, description="all/any tree of {field,operator,value}")
     description: str = ""
     priority: int = Field(50, ge=0, le=100)
-    cooldownMs: int = Field(0, ge=0, description="per-customer cooldown")
+    cooldownMs: int = Field(0, ge=0)
 
 
 @tool(
     "listTriggers",
     title="List triggers",
-    description="List event trigger rules by priority; filter by status or eventType; offset page.",
+    description="List event triggers by priority.",
     module="studio",
 )
 async def list_triggers(ctx: ToolContext, args: ListTriggersIn) -> OffsetPageOut:
@@ -76,7 +76,7 @@ async def list_triggers(ctx: ToolContext, args: ListTriggersIn) -> OffsetPageOut
 @tool(
     "createTrigger",
     title="Create trigger",
-    description="Create an event-driven automation (enroll journey, recommend, webhook, set attribute).",
+    description="Create an event trigger (enroll journey, recommend, webhook, set attribute).",
     module="studio",
     write=True,
     routes=("DF", "TR"),
@@ -97,7 +97,7 @@ class CreateJourneyIn(StudioInput):
     definition: Obj = Field(
         default_factory=lambda: {"nodes": [], "edges": []}, description="{nodes:[{id,type}],edges:[]}"
     )
-    entryCondition: Obj = Field(default_factory=dict, description="e.g. {event: account_created}")
+    entryCondition: Obj = Field(default_factory=dict)
     maxDurationDays: int = Field(30, ge=1, le=365)
 
 
@@ -114,7 +114,7 @@ class UpdateJourneyIn(StudioPatch):
 @tool(
     "listJourneys",
     title="List journeys",
-    description="List customer journeys (newest first), optionally by status; offset page.",
+    description="List customer journeys.",
     module="studio",
 )
 async def list_journeys(ctx: ToolContext, args: ListJourneysIn) -> OffsetPageOut:
@@ -126,7 +126,7 @@ async def list_journeys(ctx: ToolContext, args: ListJourneysIn) -> OffsetPageOut
 @tool(
     "createJourney",
     title="Create journey",
-    description="Create a multi-step journey definition (starts as draft); returns it.",
+    description="Create a journey definition (starts as draft).",
     module="studio",
     write=True,
 )
@@ -138,7 +138,7 @@ async def create_journey(ctx: ToolContext, args: CreateJourneyIn) -> EntityOut:
 @tool(
     "updateJourney",
     title="Update journey",
-    description="Edit a journey or activate/pause it via status: journeyId plus fields to change.",
+    description="Update or activate/pause a journey: journeyId plus fields to change.",
     module="studio",
     write=True,
     idempotent=True,

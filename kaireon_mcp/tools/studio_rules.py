@@ -50,13 +50,13 @@ class ListQualificationRulesIn(StudioList):
 class CreateQualificationRuleIn(StudioInput):
     name: str = Field(min_length=1, max_length=255)
     ruleType: QualificationRuleType
-    config: Obj = Field(description="per ruleType, e.g. {requiredSegments:[...]}")
+    config: Obj = Field(description="per ruleType")
     description: str = ""
-    status: Status = Field("draft", description="only active rules are evaluated")
+    status: Status = "draft"
     scope: QualificationScope = "global"
-    scopeId: str | None = Field(None, description="required unless scope is global")
-    priority: int = Field(50, ge=0, le=100, description="higher runs first")
-    stage: str | None = Field(None, description="eligibility|fit|match|ranking; default per ruleType")
+    scopeId: str | None = None
+    priority: int = Field(50, ge=0, le=100)
+    stage: str | None = Field(None, description="default per ruleType")
 
 
 class UpdateQualificationRuleIn(StudioPatch):
@@ -75,7 +75,7 @@ class UpdateQualificationRuleIn(StudioPatch):
 @tool(
     "listQualificationRules",
     title="List qualification rules",
-    description="List qualification rules by priority with their decisioning stage; cursor page.",
+    description="List qualification rules by priority with their stage.",
     module="studio",
     routes=("DF",),
 )
@@ -94,7 +94,7 @@ async def list_qualification_rules(ctx: ToolContext, args: ListQualificationRule
 @tool(
     "createQualificationRule",
     title="Create qualification rule",
-    description="Create an eligibility/fit/match rule that filters or down-weights offers; returns it.",
+    description="Create an eligibility/fit/match rule that filters or down-weights offers.",
     module="studio",
     write=True,
     routes=("DF", "TR"),
@@ -108,7 +108,7 @@ async def create_qualification_rule(ctx: ToolContext, args: CreateQualificationR
 @tool(
     "updateQualificationRule",
     title="Update qualification rule",
-    description="Update a qualification rule: ruleId plus createQualificationRule fields to change.",
+    description="Update a qualification rule: ruleId plus any createQualificationRule fields.",
     module="studio",
     write=True,
     idempotent=True,
@@ -124,13 +124,13 @@ async def update_qualification_rule(ctx: ToolContext, args: UpdateQualificationR
 class CreateContactPolicyIn(StudioInput):
     name: str = Field(min_length=1, max_length=255)
     ruleType: PolicyRuleType
-    config: Obj = Field(default_factory=dict, description="per ruleType, e.g. {maxPerDay:3}")
+    config: Obj = Field(default_factory=dict, description="per ruleType")
     description: str = ""
     status: Status = "active"
-    scope: PolicyScope | None = Field(None, description="default offer (global if the type forbids offer)")
+    scope: PolicyScope | None = Field(None, description="default offer")
     scopeId: str | None = None
-    scopes: list[Obj] | None = Field(None, description="[{scope,scopeId}]; overrides scope/scopeId")
-    priority: int = Field(50, ge=0, le=100, description="higher runs first")
+    scopes: list[Obj] | None = Field(None, description="[{scope,scopeId}]")
+    priority: int = Field(50, ge=0, le=100)
 
 
 class UpdateContactPolicyIn(StudioPatch):
@@ -149,7 +149,7 @@ class UpdateContactPolicyIn(StudioPatch):
 @tool(
     "listContactPolicies",
     title="List contact policies",
-    description="List contact policies (frequency caps, cooldowns, suppressions) by priority; cursor page.",
+    description="List contact policies (caps, cooldowns, suppressions) by priority.",
     module="studio",
     routes=("all",),
 )
@@ -162,7 +162,7 @@ async def list_contact_policies(ctx: ToolContext, args: StudioList) -> PageOut:
 @tool(
     "createContactPolicy",
     title="Create contact policy",
-    description="Create a suppression/frequency rule applied after qualification; returns it.",
+    description="Create a contact policy (frequency cap, cooldown, suppression, ...).",
     module="studio",
     write=True,
     routes=("DF", "TR"),
@@ -176,7 +176,7 @@ async def create_contact_policy(ctx: ToolContext, args: CreateContactPolicyIn) -
 @tool(
     "updateContactPolicy",
     title="Update contact policy",
-    description="Update a contact policy: policyId plus createContactPolicy fields to change.",
+    description="Update a contact policy: policyId plus any createContactPolicy fields.",
     module="studio",
     write=True,
     idempotent=True,
@@ -190,10 +190,10 @@ async def update_contact_policy(ctx: ToolContext, args: UpdateContactPolicyIn) -
 
 # ---- guardrails and outcome types -----------------------------------------------------------
 class CreateGuardrailIn(StudioInput):
-    key: str = Field(min_length=1, max_length=128, description="unique key")
+    key: str = Field(min_length=1, max_length=128)
     name: str = Field(min_length=1, max_length=255)
     description: str = ""
-    severity: Literal["hard", "soft"] = Field("hard", description="hard blocks, soft warns")
+    severity: Literal["hard", "soft"] = "hard"
     expressionAst: Obj = Field(default_factory=dict)
     status: Literal["active", "paused"] = "active"
 
@@ -203,7 +203,7 @@ class ListOutcomeTypesIn(StudioInput):
 
 
 class CreateOutcomeTypeIn(StudioInput):
-    key: str = Field(min_length=1, max_length=64, description="unique snake_case key")
+    key: str = Field(min_length=1, max_length=64, description="snake_case")
     name: str = Field(min_length=1, max_length=255)
     classification: Literal["positive", "negative", "neutral"]
     category: Literal["impression", "response"]
@@ -220,7 +220,7 @@ class ItemsOut(BaseModel):
 @tool(
     "createGuardrail",
     title="Create guardrail",
-    description="Create a hard (blocking) or soft (warning) guardrail checked on every decision.",
+    description="Create a hard (blocking) or soft (warning) decision guardrail.",
     module="studio",
     write=True,
     routes=("DF", "TR"),
@@ -233,7 +233,7 @@ async def create_guardrail(ctx: ToolContext, args: CreateGuardrailIn) -> EntityO
 @tool(
     "listOutcomeTypes",
     title="List outcome types",
-    description="List the response vocabulary (system defaults first, seeded on first use).",
+    description="List outcome types (system defaults seeded on first use).",
     module="studio",
 )
 async def list_outcome_types(ctx: ToolContext, args: ListOutcomeTypesIn) -> ItemsOut:
@@ -246,7 +246,7 @@ async def list_outcome_types(ctx: ToolContext, args: ListOutcomeTypesIn) -> Item
 @tool(
     "createOutcomeType",
     title="Create outcome type",
-    description="Add a custom outcome type (e.g. quote_requested) to the response vocabulary.",
+    description="Add a custom outcome type to the response vocabulary.",
     module="studio",
     write=True,
     routes=("DF", "TR"),

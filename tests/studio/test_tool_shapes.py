@@ -53,16 +53,29 @@ def test_tool_declaration(name: str) -> None:
     assert spec.destructive == (name == "deleteEntity")
     assert "\n" not in spec.description and len(spec.description) <= 120
     schema = json.dumps(spec.input_schema())
-    assert len(schema) < 1800, f"{name} advertises {len(schema)} schema chars"
+    assert len(schema) < 1400, f"{name} advertises {len(schema)} schema chars"
     assert '"default": null' not in schema and '{"type": "null"}' not in schema
 
 
-def test_update_tools_advertise_field_names_and_types_only() -> None:
+def test_update_tools_advertise_only_their_id() -> None:
     schema = REGISTRY.get("updateOffer").input_schema()  # type: ignore[union-attr]
-    assert schema["required"] == ["offerId"]
-    assert schema["properties"]["priority"] == {"type": "integer"}
-    assert schema["properties"]["status"] == {"type": "string"}
-    assert schema["additionalProperties"] is False
+    assert schema["required"] == ["offerId"] and list(schema["properties"]) == ["offerId"]
+    assert "$defs" not in schema
+
+
+async def test_update_fields_are_still_validated(sdb: Database) -> None:
+    offer = await call(sdb, "createOffer", {"name": "X"})
+    error = await fails(sdb, "updateOffer", {"offerId": offer["id"], "priority": "high"})
+    assert error.code == "VALIDATION" and error.field == "priority"
+    error = await fails(sdb, "updateOffer", {"offerId": offer["id"], "colour": "red"})
+    assert error.code == "VALIDATION" and error.field == "colour"
+    channel = await call(sdb, "createChannel", {"name": "Web"})
+    error = await fails(
+        sdb, "updateChannel", {"channelId": channel["id"], "placements": [{"name": "A", "maxSlots": "x"}]}
+    )
+    assert error.code == "VALIDATION" and error.field == "placements[0].maxSlots"
+    error = await fails(sdb, "createChannel", {"name": "App", "placements": [{"name": "A", "size": 3}]})
+    assert error.code == "VALIDATION" and error.field == "placements[0].size"
 
 
 async def test_route_scoping(sdb: Database) -> None:
