@@ -12,15 +12,16 @@ call passes a per-(tenant, playbook) sliding-window rate limit. All are general-
 from __future__ import annotations
 
 import asyncio
+import importlib
 import math
 from datetime import UTC, datetime, time, timedelta
+from types import ModuleType
 from typing import Any, Literal
 
 from pydantic import Field
 from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import select
 
-from kaireon_mcp.core import algorithms
 from kaireon_mcp.core.models.lifecycle import can_transition
 from kaireon_mcp.core.playbooks import dsar, health, narratives, policies, promotion, shadow, upgrade, weights
 from kaireon_mcp.core.playbooks import qualification as qual
@@ -598,17 +599,24 @@ class UpgradeIn(PlaybookInput):
     modelId: str = Field(min_length=1)
 
 
+def _algorithms() -> ModuleType | None:
+    try:
+        return importlib.import_module("kaireon_mcp.core.algorithms")
+    except ImportError:
+        return None
+
+
 async def _training_rows(repo: Repository, model: Any) -> tuple[list[Obj], list[str], str] | str:
     """The labelled rows trainModel would train on, or why they cannot be built here.
 
-    Reuses the algorithms module's own data builder (feature-detected: it is that module's
-    internal API), so the projection is measured on exactly the training set trainModel uses.
+    Reuses the algorithms module's own data builder, feature-detected because it is that
+    module's internal API, so the projection is measured on exactly trainModel's training set.
     """
-    builder = getattr(algorithms, "_labelled_sample", None)
-    features = getattr(algorithms, "_feature_fields", None)
-    label = getattr(algorithms, "LABEL", None)
-    if builder is None or features is None or label is None:
+    algorithms = _algorithms()
+    names = ("_labelled_sample", "_feature_fields", "training_schema", "LABEL", "DEFAULT_SAMPLE_LIMIT")
+    if algorithms is None or not all(hasattr(algorithms, n) for n in names):
         return "trainModel's training-data builder is not available in this build"
+    builder, features, label = algorithms._labelled_sample, algorithms._feature_fields, algorithms.LABEL
     schema = await algorithms.training_schema(repo, model)
     if schema is None:
         return "no customer schema to train on"
