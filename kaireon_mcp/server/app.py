@@ -169,12 +169,10 @@ class RouteSwitch:
 
     async def switch_route(self, route: str) -> dict[str, Any]:
         self.state.route = normalize_route(route)
-        names = await self.visible_after()
         return {
             "route": self.state.route,
             "module": route_module(self.state.route),
-            "toolCount": len(names),
-            "tools": names,
+            "toolCount": len(await self.visible_after()),
             "notified": await self._notify(),
         }
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,6 +52,9 @@ from kaireon_mcp.storage.db import Database
 from kaireon_mcp.storage.keys import authenticate
 from kaireon_mcp.tools import load_all
 from kaireon_mcp.tools.registry import ScopePolicy, ToolRegistry
+
+#: services key the playbook tools read for governed mode (kaireon_mcp.tools.playbooks)
+GOVERNED_SERVICE = "governed"
 
 __all__ = ["MCP_PATHS", "PRINCIPAL_SCOPE_KEY", "ApiKeyAuth", "HttpBinding", "build_mcp_http", "mcp_routes"]
 
@@ -161,6 +164,8 @@ def build_mcp_http(
     stateless: bool = False,
     json_response: bool = False,
     page_size: int = PAGE_SIZE,
+    services: Mapping[str, Any] | None = None,
+    governed: bool = True,
 ) -> tuple[ASGIApp, Lifespan]:
     """The authenticated MCP ASGI app and the lifespan that must wrap it (see the module docstring).
 
@@ -171,11 +176,15 @@ def build_mcp_http(
             ``transport_security`` says otherwise.
         stateless: drop handshake-era sessions (no ``setRoute``, no notifications) so any
             replica can serve any request.
+        services: transport services handed to every tool (e.g. the bridge's ``"ai"`` services).
+        governed: mutating playbooks queue an approval instead of writing (tool-catalog.md 1.2:
+            the HTTP registry is governed because remote callers act with elevated rights).
     """
     bound = scope or policy_from_flags(settings.route, settings.read_only, (), ())
+    registry = registry if registry is not None else load_all()
     server = build_server(
         HttpBinding(bound),
-        ServerDeps(db, settings, registry if registry is not None else load_all()),
+        ServerDeps(db, settings, registry, {**(services or {}), GOVERNED_SERVICE: governed}),
         page_size=page_size,
         instructions_route=bound.route,
     )

@@ -212,10 +212,8 @@ class SearchDocsOut(BaseModel):
     "searchDocs",
     title="Search documentation",
     description=(
-        "Full-text search of the KaireonAI docs (offers, channels, creatives, qualification rules, "
-        "contact policies, decision flows and node types, PRIE scoring, models, experiments, "
-        "recommend/respond, MCP setup, route scoping, write gating, playbooks, troubleshooting). "
-        "Returns ranked sections with a snippet."
+        "Search the KaireonAI docs (concepts, node and policy types, PRIE scoring, setup, route "
+        "scoping, troubleshooting); ranked sections with snippets."
     ),
     module="Docs",
     routes=("all",),

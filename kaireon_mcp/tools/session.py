@@ -12,9 +12,10 @@ transport wires in; without one the call is refused with ``ROUTE_SCOPE``.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Protocol
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from kaireon_mcp.errors import RouteScopeError
 from kaireon_mcp.tools.registry import ToolContext, ToolInput, tool
@@ -24,6 +25,7 @@ __all__ = ["SESSION_SERVICE", "SET_ROUTE", "RouteSwitcher", "SetRouteIn", "SetRo
 SET_ROUTE = "setRoute"
 SESSION_SERVICE = "session"
 
+_ROUTE = re.compile(r"^/?[A-Za-z0-9_./-]*$")
 SESSIONLESS_HINT = (
     "setRoute needs a session (stdio or a handshake-era HTTP session) and this request has none; "
     "pass the route on every request instead: ?route=/algorithms/models on the MCP URL "
@@ -35,36 +37,38 @@ class RouteSwitcher(Protocol):
     """What the transport offers: switch the session's route and announce the new tool list."""
 
     async def switch_route(self, route: str) -> dict[str, Any]:
-        """Apply ``route`` to the session; return the ``SetRouteOut`` fields."""
+        """Apply ``route`` to the session; return the ``SetRouteOut`` fields (route, module,
+        toolCount, notified)."""
         ...
 
 
 class SetRouteIn(ToolInput):
-    route: str = Field(
-        ...,
-        min_length=1,
-        max_length=200,
-        pattern=r"^/?[A-Za-z0-9_./-]*$",
-        description="UI route, e.g. /algorithms/models or /studio/decision-flows; / for every tool",
-    )
+    route: str = Field(..., min_length=1, max_length=200, description="e.g. /algorithms/models; / for all")
+
+    @field_validator("route")
+    @classmethod
+    def _path_like(cls, value: str) -> str:
+        # Checked here rather than advertised as a schema pattern: the schema is paid for in
+        # every tools/list, the check only on a bad call.
+        if not _ROUTE.match(value):
+            raise ValueError("must be a path such as /algorithms/models")
+        return value
 
 
 class SetRouteOut(BaseModel):
     route: str
     module: str
     toolCount: int
-    tools: list[str]
-    notified: bool = Field(description="whether notifications/tools/list_changed was sent")
+    notified: bool
 
 
 @tool(
     SET_ROUTE,
     title="Switch route scope",
     description=(
-        "Switch this session to the tool subset of another product area (route), e.g. "
-        "/algorithms/models, /studio/decision-flows, /data/schemas, /dashboards/overview or / for all "
-        "tools. The client is told the tool list changed. Sessionless HTTP requests must pass "
-        "?route= or X-Kaireon-Route instead."
+        "Switch this session's tools to another product area (/algorithms/models, "
+        "/studio/decision-flows, /data/schemas, /dashboards/overview, / for all); the tool list changes. "
+        "Sessionless HTTP: pass ?route= or X-Kaireon-Route instead."
     ),
     module="Session",
     routes=(),

@@ -25,6 +25,7 @@ class ProbeOut(BaseModel):
     role: str
     route: str
     offers: list[str]
+    governed: bool = False
 
 
 def register_probes(registry: ToolRegistry | None = None) -> None:
@@ -42,7 +43,12 @@ def register_probes(registry: ToolRegistry | None = None) -> None:
         async with repo_for(ctx) as repo:
             offers = sorted(o.name for o in await repo.all(Offer))
         return ProbeOut(
-            label=args.label, tenant=ctx.tenant_id, role=ctx.principal.role, route=ctx.route, offers=offers
+            label=args.label,
+            tenant=ctx.tenant_id,
+            role=ctx.principal.role,
+            route=ctx.route,
+            offers=offers,
+            governed=bool(ctx.services.get("governed")),
         )
 
     @tool(

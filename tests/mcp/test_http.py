@@ -160,6 +160,7 @@ async def test_each_tenant_sees_only_its_own_data(http_server: HttpServer, home:
         "role": "admin",
         "route": "/",
         "offers": [ACME_OFFER],
+        "governed": True,
     }
     assert [o["name"] for o in acme_offers["items"]] == [ACME_OFFER]
     assert demo.structured_content and demo.structured_content["tenant"] == "demo"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from kaireon_mcp.server.http import GOVERNED_SERVICE
 from kaireon_mcp.server.scope import (
     RouteSession,
     ScopeChain,
@@ -77,3 +80,8 @@ def test_session_store_is_bounded_and_keyed_by_credential() -> None:
     store.get("s2", "key_a")
     store.get("s3", "key_a")
     assert len(store) == 2 and store.get("s1", "key_b") == RouteSession()
+
+
+def test_governed_service_key_matches_the_playbook_tools() -> None:
+    playbooks = pytest.importorskip("kaireon_mcp.tools.playbooks")
+    assert playbooks.GOVERNED_SERVICE == GOVERNED_SERVICE
