@@ -57,7 +57,7 @@ class PlaybookInput(ToolInput):
 
 
 class ApplyInput(PlaybookInput):
-    apply: bool = Field(False, description="commit the plan; default is a dry run")
+    apply: bool = Field(False, description="commit; default dry run")
 
 
 def short_name(name: str) -> str:
@@ -176,7 +176,7 @@ async def offer_names(repo: Repository, ids: set[str]) -> dict[str, str]:
 
 # ---- 2. arbitrate policy conflicts --------------------------------------------------------------
 class ArbitrateIn(ApplyInput):
-    policyIds: list[str] | None = Field(None, description="policies to analyse; all active when omitted")
+    policyIds: list[str] | None = Field(None, description="default: all active")
 
 
 async def _policies(repo: Repository, ids: list[str] | None) -> tuple[list[Any], list[Any]]:
@@ -198,8 +198,8 @@ async def _policies(repo: Repository, ids: list[str] | None) -> tuple[list[Any],
     title="Arbitrate contact-policy conflicts",
     module=MODULE,
     write=True,
-    description="Find contact policies that clash (different limits or equal priority on overlapping "
-    "scopes, overrides shadowing caps) and propose a stricter-first priority order; apply:true commits.",
+    description="Detect clashing contact policies and propose a stricter-first priority order; "
+    "apply:true updates the priorities.",
 )
 async def arbitrate_policy_conflict(ctx: ToolContext, args: ArbitrateIn) -> dict[str, Any]:
     name = "playbook_arbitrate_policy_conflict"
@@ -216,7 +216,7 @@ async def arbitrate_policy_conflict(ctx: ToolContext, args: ArbitrateIn) -> dict
 
 # ---- 3. explain a decision chain -------------------------------------------------------------
 class ExplainChainIn(PlaybookInput):
-    traceId: str = Field(min_length=1, description="trace id or its recommendationId")
+    traceId: str = Field(min_length=1, description="trace or recommendation id")
     modes: list[Mode] = Field(default_factory=lambda: list(ALL_MODES), min_length=1)
 
 
@@ -241,8 +241,8 @@ async def _narrate(port: ToolPort, trace: dict[str, Any], modes: list[str], name
     "playbook_explain_decision_chain",
     title="Explain a decision chain",
     module=MODULE,
-    description="Explain one decision trace for a regulator, an agent and the customer: funnel, drop "
-    "reasons, PRIE scores and picks (LLM narratives when enabled, else exact templates).",
+    description="Explain one decision trace for a regulator, an agent and the customer "
+    "(funnel, drops, scores).",
 )
 async def explain_decision_chain(ctx: ToolContext, args: ExplainChainIn) -> dict[str, Any]:
     rate_limit(ctx, "playbook_explain_decision_chain")
@@ -309,8 +309,8 @@ async def _rule_report(
     title="Rebuild offer qualification",
     module=MODULE,
     write=True,
-    description="Tune an offer's numeric attribute rules from recent outcomes: conversion by attribute "
-    "quantile band, suggested tighter/looser threshold; apply:true updates the rules.",
+    description="Suggest tighter/looser thresholds for an offer's numeric rules from conversion by "
+    "value band; apply:true updates them.",
 )
 async def rebuild_offer_qualification(ctx: ToolContext, args: RebuildQualificationIn) -> dict[str, Any]:
     name = "playbook_rebuild_offer_qualification"
@@ -360,8 +360,8 @@ async def _dlq_rules(port: ToolPort, runs: list[Obj]) -> dict[str, int]:
     "playbook_audit_tenant_data_health",
     title="Audit tenant data health",
     module=MODULE,
-    description="Score the tenant's data foundation 0-100: connector tests, pipeline runs, schema "
-    "completeness, DLQ backlog and decision-trace coverage, with findings.",
+    description="Score tenant data health 0-100: connectors, pipelines, schemas, DLQ backlog and "
+    "trace coverage.",
 )
 async def audit_tenant_data_health(ctx: ToolContext, args: PlaybookInput) -> dict[str, Any]:
     rate_limit(ctx, "playbook_audit_tenant_data_health")
@@ -384,15 +384,13 @@ async def audit_tenant_data_health(ctx: ToolContext, args: PlaybookInput) -> dic
 
 # ---- 7. bootstrap a new offer campaign ------------------------------------------------------------
 class BootstrapIn(ApplyInput):
-    categoryName: str = Field(min_length=1, max_length=255, description="reused if it exists")
-    subCategoryName: str | None = Field(None, description="reused if it exists in the category")
-    offer: Obj = Field(description="createOffer fields (name required)")
-    channelId: str = Field(min_length=1, description="channel of the first creative")
-    creative: Obj | None = Field(None, description="createCreative fields (default name/template)")
-    qualificationRule: Obj | None = Field(
-        None, description="createQualificationRule fields; scoped to the offer"
-    )
-    journey: Obj | None = Field(None, description="createJourney fields; {} = draft skeleton")
+    categoryName: str = Field(min_length=1, max_length=255)
+    subCategoryName: str | None = None
+    offer: Obj = Field(description="createOffer fields")
+    channelId: str = Field(min_length=1)
+    creative: Obj | None = Field(None, description="createCreative fields")
+    qualificationRule: Obj | None = Field(None, description="createQualificationRule fields")
+    journey: Obj | None = Field(None, description="createJourney fields; {} = skeleton")
 
 
 @tool(
@@ -400,8 +398,8 @@ class BootstrapIn(ApplyInput):
     title="Bootstrap an offer campaign",
     module=MODULE,
     write=True,
-    description="Scaffold category (reused by name), sub-category, offer, creative, optional rule and "
-    "journey skeleton; dry run lists the calls, apply:true creates all in one transaction.",
+    description="Scaffold category and sub-category (reused by name), offer, creative, optional rule and "
+    "journey; apply:true creates them atomically.",
 )
 async def bootstrap_new_offer_campaign(ctx: ToolContext, args: BootstrapIn) -> dict[str, Any]:
     name = "playbook_bootstrap_new_offer_campaign"
@@ -425,10 +423,10 @@ async def bootstrap_new_offer_campaign(ctx: ToolContext, args: BootstrapIn) -> d
 # ---- 8. simulate a weight change --------------------------------------------------------------------
 class SimulateWeightsIn(PlaybookInput):
     weights: dict[str, float] = Field(
-        description="PRIE weights: propensity/relevance/impact/emphasis or conversion/recency/margin/fairness"
+        description="propensity/relevance/impact/emphasis or conversion/recency/margin/fairness"
     )
-    decisionFlowKey: str | None = Field(None, description="only traces of this flow")
-    traceLimit: int = Field(500, ge=1, le=5000, description="most recent traces replayed")
+    decisionFlowKey: str | None = None
+    traceLimit: int = Field(500, ge=1, le=5000)
 
 
 async def _recent_scoring(repo: Repository, flow_key: str | None, limit: int) -> list[Obj]:
@@ -445,8 +443,7 @@ async def _recent_scoring(repo: Repository, flow_key: str | None, limit: int) ->
     "playbook_simulate_weight_change",
     title="Simulate a weight change",
     module=MODULE,
-    description="Replay recent traces' PRIE factors under new arbitration weights and list the offers "
-    "that would win or lose top picks; changes nothing.",
+    description="Replay recent traces under new PRIE weights; list offers gaining or losing top picks.",
 )
 async def simulate_weight_change(ctx: ToolContext, args: SimulateWeightsIn) -> dict[str, Any]:
     rate_limit(ctx, "playbook_simulate_weight_change")
@@ -461,8 +458,8 @@ async def simulate_weight_change(ctx: ToolContext, args: SimulateWeightsIn) -> d
 # ---- 10. DSAR export ----------------------------------------------------------------------------------
 class DsarIn(PlaybookInput):
     customerId: str = Field(min_length=1, max_length=128)
-    from_: str | None = Field(None, alias="from", description="ISO date/time, inclusive")
-    to: str | None = Field(None, description="ISO date/time, inclusive (a date means its whole day)")
+    from_: str | None = Field(None, alias="from", description="ISO date or date-time")
+    to: str | None = Field(None, description="ISO date (whole day) or date-time")
 
 
 def parse_bound(value: str | None, field: str, *, end: bool) -> datetime | None:
@@ -484,8 +481,8 @@ def parse_bound(value: str | None, field: str, *, end: bool) -> datetime | None:
     title="Generate a DSAR export",
     module=MODULE,
     write=True,
-    description="GDPR Art. 15 bundle for one customer: profile rows, interactions, decision traces with "
-    "regulator narratives, consent, journeys, experiment arms; always audited.",
+    description="GDPR Art. 15 export for one customer: profile, interactions, traces with narratives, "
+    "consent, journeys, experiments; audited.",
 )
 async def generate_dsar_export(ctx: ToolContext, args: DsarIn) -> dict[str, Any]:
     name = "playbook_generate_dsar_export"
@@ -509,8 +506,8 @@ async def generate_dsar_export(ctx: ToolContext, args: DsarIn) -> dict[str, Any]
 # ---- 1. shadow experiment ------------------------------------------------------------------------
 class ShadowIn(ApplyInput):
     challengerModelId: str = Field(min_length=1)
-    championModelId: str | None = Field(None, description="default: the challenger family's champion")
-    traceLimit: int = Field(500, ge=1, le=5000, description="most recent traces replayed")
+    championModelId: str | None = Field(None, description="default: family champion")
+    traceLimit: int = Field(500, ge=1, le=5000)
 
 
 def _shadow_plan(challenger: Any) -> tuple[list[Step], str | None]:
@@ -529,8 +526,8 @@ def _shadow_plan(challenger: Any) -> tuple[list[Step], str | None]:
     title="Run a shadow experiment",
     module=MODULE,
     write=True,
-    description="Replay recent decisions with champion and challenger models, compare AUC on real "
-    "outcomes, give a verdict; apply:true puts the challenger in shadow.",
+    description="Replay recent decisions with champion vs challenger model: AUC uplift and a verdict. "
+    "apply:true sets the challenger to shadow.",
 )
 async def run_shadow_experiment(ctx: ToolContext, args: ShadowIn) -> dict[str, Any]:
     name = "playbook_run_shadow_experiment"
@@ -549,7 +546,7 @@ async def run_shadow_experiment(ctx: ToolContext, args: ShadowIn) -> dict[str, A
 class PromoteIfWinningIn(ApplyInput):
     experimentId: str = Field(min_length=1)
     minUplift: float = Field(0.02, ge=0, le=1, description="absolute conversion-rate uplift")
-    alpha: float = Field(0.05, gt=0, lt=1, description="significance level")
+    alpha: float = Field(0.05, gt=0, lt=1)
 
 
 async def _promotion_blockers(repo: Repository, model_id: str, champion_id: str | None) -> list[str]:
@@ -563,8 +560,8 @@ async def _promotion_blockers(repo: Repository, model_id: str, champion_id: str 
     title="Promote a winning challenger",
     module=MODULE,
     write=True,
-    description="Run an experiment's uplift z-test; plan promoting the challenger to champion only if "
-    "uplift ≥ minUplift and p < alpha; apply:true promotes.",
+    description="Z-test an experiment's challenger against its champion; apply:true promotes it only if "
+    "uplift >= minUplift and p < alpha.",
 )
 async def promote_challenger_if_winning(ctx: ToolContext, args: PromoteIfWinningIn) -> dict[str, Any]:
     name = "playbook_promote_challenger_if_winning"
@@ -643,8 +640,7 @@ async def _projection(repo: Repository, model: Any, candidate: str) -> dict[str,
     "playbook_explain_algorithm_upgrade",
     title="Explain an algorithm upgrade",
     module=MODULE,
-    description="Propose a model's next algorithm from its evidence (scorecard→bayesian→logistic→"
-    "gradient boosted), train it in memory for a projected AUC gain, explain plainly.",
+    description="Propose a model's next algorithm from its evidence, with a measured projected AUC gain.",
 )
 async def explain_algorithm_upgrade(ctx: ToolContext, args: UpgradeIn) -> dict[str, Any]:
     rate_limit(ctx, "playbook_explain_algorithm_upgrade")
