@@ -5,8 +5,13 @@ primitive calls with their arguments, or the entity field changes). Apply runs t
 through the primitive tools inside one shared transaction and writes one
 ``playbook.<name>`` audit entry in the same transaction, so everything (audit included)
 commits or nothing does. In governed mode (``ctx.services["governed"]``, the HTTP MCP
-registry) apply queues an ApprovalRequest carrying the plan instead of writing. Every
-call passes a per-(tenant, playbook) sliding-window rate limit. All are general-route only.
+registry) apply queues an ApprovalRequest carrying the plan instead of writing, and
+:func:`run_approved` applies that stored plan once it is approved. Every call passes a
+per-(tenant, playbook) sliding-window rate limit. All are general-route only.
+
+``playbook_generate_dsar_export`` always applies and is not queued in governed mode: it
+changes no business data (its one write is the audit entry) and a subject-access answer
+is a legal obligation, not a change to review.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from __future__ import annotations
 import asyncio
 import importlib
 import math
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, time, timedelta
 from types import ModuleType
 from typing import Any, Literal
@@ -32,7 +39,7 @@ from kaireon_mcp.errors import ForbiddenError, KaireonError, RateLimitedError, V
 from kaireon_mcp.storage.repository import Repository
 from kaireon_mcp.storage.tables import AlgorithmModel, ApprovalRequest, ContactPolicy, DecisionTrace, Offer
 from kaireon_mcp.storage.types import utcnow
-from kaireon_mcp.tools.common import repo_for, shared_transaction
+from kaireon_mcp.tools.common import AMBIENT_REPO, repo_for, shared_transaction
 from kaireon_mcp.tools.registry import REGISTRY, ScopePolicy, ToolContext, ToolInput, execute, tool
 
 MODULE = "playbooks"
@@ -121,11 +128,21 @@ async def _queue(ctx: ToolContext, name: str, args: ApplyInput, plan: list[Step]
         return {"queued": True, "approvalId": row.id}
 
 
+@asynccontextmanager
+async def _unit(ctx: ToolContext) -> AsyncIterator[ToolContext]:
+    """The caller's transaction when ctx already carries one (an approval being applied), else a new one."""
+    if isinstance(ctx.services.get(AMBIENT_REPO), Repository):
+        yield ctx
+        return
+    async with shared_transaction(ctx) as child:
+        yield child
+
+
 async def _commit(
-    ctx: ToolContext, name: str, args: ApplyInput, plan: list[Step], entity_id: str | None
+    ctx: ToolContext, name: str, arguments: dict[str, Any], plan: list[Step], entity_id: str | None
 ) -> dict[str, Any]:
     """Run the plan and write the audit entry in one transaction (a failure rolls back all)."""
-    async with shared_transaction(ctx) as child:
+    async with _unit(ctx) as child:
         results = await run_plan(plan, tool_port(child).call)
         async with repo_for(child) as repo:
             entry = await repo.audit.record(
@@ -133,13 +150,25 @@ async def _commit(
                 "playbook",
                 entity_id,
                 name,
-                changes={
-                    "arguments": args.model_dump(mode="json", by_alias=True),
-                    "plan": plan,
-                    "results": results,
-                },
+                changes={"arguments": arguments, "plan": plan, "results": results},
             )
     return {"results": results, "auditId": entry.id}
+
+
+async def run_approved(ctx: ToolContext, payload: Mapping[str, Any]) -> dict[str, Any]:
+    """Apply a governed playbook's approved payload: the hook for approvals of entityType "playbook".
+
+    Runs the stored plan (exactly what the approver reviewed, not a fresh plan) and writes the
+    ``playbook.<name>`` audit entry, joining ctx's transaction when it carries one so the
+    approval decision and the change commit together.
+    """
+    name = str(payload.get("playbook") or "")
+    plan = [dict(item) for item in payload.get("plan") or []]
+    if not name.startswith(PREFIX) or name not in REGISTRY:
+        raise ValidationError(f"approval payload names no playbook ({name!r})", field="payload.playbook")
+    validate_plan(plan)
+    arguments = dict(payload.get("arguments") or {})
+    return {"playbook": name, "applied": True, **await _commit(ctx, name, arguments, plan, None)}
 
 
 async def finish(
@@ -164,7 +193,8 @@ async def finish(
         return {**out, **await _queue(ctx, name, args, plan)}
     if not plan:
         return {**out, "message": "nothing to change"}
-    return {**out, "applied": True, **await _commit(ctx, name, args, plan, entity_id)}
+    arguments = args.model_dump(mode="json", by_alias=True)
+    return {**out, "applied": True, **await _commit(ctx, name, arguments, plan, entity_id)}
 
 
 async def offer_names(repo: Repository, ids: set[str]) -> dict[str, str]:
@@ -221,7 +251,11 @@ class ExplainChainIn(PlaybookInput):
 
 
 async def _narrate(port: ToolPort, trace: dict[str, Any], modes: list[str], names: dict[str, str]) -> Obj:
-    """The narrative tool per mode while it is available and enabled; the template otherwise."""
+    """The narrative tool per mode while it is available and enabled; the template otherwise.
+
+    With LLM explanations enabled the tool audits each regulator narrative (its documented
+    compliance side effect); with them disabled this playbook writes nothing at all.
+    """
     out: Obj = {}
     use_tool = port.has("generateDecisionNarrative")
     for mode in dict.fromkeys(modes):

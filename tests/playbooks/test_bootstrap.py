@@ -221,3 +221,27 @@ async def test_derived_fields_are_refused(demo_db: Database) -> None:
         await call(demo_db, NAME, campaign(offer={"name": "X", "categoryId": "cat_demo_retention"}))
     with pytest.raises(ValidationError, match=r"plan step 3 \(createOffer\)"):
         await call(demo_db, NAME, campaign(offer={"name": "X", "priority": 500}))
+
+
+async def test_an_approved_payload_applies_the_reviewed_plan(demo_db: Database) -> None:
+    from kaireon_mcp.tools.common import shared_transaction
+    from kaireon_mcp.tools.playbooks import run_approved
+    from tests.conftest import make_tool_ctx
+
+    queued = await call(demo_db, NAME, campaign(apply=True), governed=True)
+    async with demo_db.session() as s:
+        approval = await s.get(ApprovalRequest, queued["approvalId"])
+    assert approval is not None
+    ctx = make_tool_ctx(demo_db)
+    with pytest.raises(RuntimeError):  # joined to the caller's transaction: its failure undoes the apply
+        async with shared_transaction(ctx) as outer:
+            await run_approved(outer, approval.payload)
+            raise RuntimeError("approval decision failed later")
+    assert await count(demo_db, Category, Category.name == "Seasonal") == 0
+    out = await run_approved(ctx, approval.payload)
+    assert out["applied"] is True and [r["tool"] for r in out["results"]] == [
+        s["tool"] for s in EXPECTED_PLAN
+    ]
+    assert await count(demo_db, Offer, Offer.name == "Pumpkin Spice Promo") == 1
+    [entry] = await audit_actions(demo_db)
+    assert entry.action == "playbook.bootstrap_new_offer_campaign" and entry.changes["plan"] == EXPECTED_PLAN
