@@ -7,7 +7,9 @@ its field diff in the same transaction.
 from __future__ import annotations
 
 import base64
+import inspect
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -146,8 +148,7 @@ class Repository:
         values = {k: v for k, v in values.items() if k != "tenant_id"}
         values.setdefault("id", new_id(model.__prefix__))
         row = model(tenant_id=self.ctx.tenant_id, **values)
-        self.session.add(row)
-        await self._flush(model)
+        await self._write(model, lambda: self.session.add(row))
         await self.audit.record(
             audit_action,
             model.__entity__,
@@ -177,27 +178,25 @@ class Repository:
                 f"{model.__entity__} {_rid(row)!r} was changed by someone else (version mismatch)",
                 field="rowVersion",
             )
+        changes = {k: v for k, v in changes.items() if k not in {"id", "tenant_id"}}
+        unknown = next((key for key in changes if not hasattr(row, key)), None)
+        if unknown is not None:
+            raise ValidationError(f"{model.__entity__} has no field {unknown!r}", field=unknown)
         before = row.to_dict()
-        for key, value in changes.items():
-            if key in {"id", "tenant_id"}:
-                continue
-            if not hasattr(row, key):
-                raise ValidationError(f"{model.__entity__} has no field {key!r}", field=key)
-            setattr(row, key, value)
-        if hasattr(row, "version"):
-            row.version = (row.version or 0) + 1  # type: ignore[attr-defined]
-        if hasattr(row, "row_version"):
-            row.row_version = (row.row_version or 0) + 1  # type: ignore[attr-defined]
-        row.updated_at = utcnow()  # type: ignore[attr-defined]
-        await self._flush(model)
-        after = row.to_dict()
+
+        def stage() -> None:
+            for key, value in changes.items():
+                setattr(row, key, value)
+            _bump(row)
+
+        await self._write(model, stage)
         await self.audit.record(
             audit_action,
             model.__entity__,
             _rid(row),
             _display_name(row),
             before,
-            after,
+            row.to_dict(),
             getattr(row, "version", None),
         )
         return row
@@ -208,10 +207,13 @@ class Repository:
         before = row.to_dict()
         soft = hasattr(row, "deleted_at") if soft is None else soft
         if soft:
-            row.deleted_at = utcnow()  # type: ignore[attr-defined]
-            if hasattr(row, "version"):
-                row.version = (row.version or 0) + 1  # type: ignore[attr-defined]
-            await self._flush(model)
+
+            def stage() -> None:
+                row.deleted_at = utcnow()  # type: ignore[attr-defined]
+                if hasattr(row, "version"):
+                    row.version = (row.version or 0) + 1  # type: ignore[attr-defined]
+
+            await self._write(model, stage)
             await self.audit.record(
                 "soft_delete",
                 model.__entity__,
@@ -222,14 +224,21 @@ class Repository:
                 getattr(row, "version", None),
             )
             return row
-        await self.session.delete(row)
-        await self._flush(model, deleting=True)
+        await self._write(model, lambda: self.session.delete(row), deleting=True)
         await self.audit.record("delete", model.__entity__, _rid(row), _display_name(row), before, None)
         return row
 
-    async def _flush(self, model: type[Base], *, deleting: bool = False) -> None:
+    async def _write(self, model: type[Base], stage: Callable[[], Any], *, deleting: bool = False) -> None:
+        """Stage a change inside a SAVEPOINT so a refused write leaves the transaction usable.
+
+        ``begin_nested`` flushes earlier pending work first, so the change is staged only once
+        the savepoint exists; a constraint failure then rolls back just this change.
+        """
         try:
             async with self.session.begin_nested():
+                staged = stage()
+                if inspect.isawaitable(staged):
+                    await staged
                 await self.session.flush()
         except IntegrityError as exc:
             if deleting:
@@ -239,6 +248,14 @@ class Repository:
             raise ConflictError(
                 f"{model.__entity__} conflicts with an existing row (duplicate name or key)"
             ) from exc
+
+
+def _bump(row: Base) -> None:
+    if hasattr(row, "version"):
+        row.version = (row.version or 0) + 1  # type: ignore[attr-defined]
+    if hasattr(row, "row_version"):
+        row.row_version = (row.row_version or 0) + 1  # type: ignore[attr-defined]
+    row.updated_at = utcnow()  # type: ignore[attr-defined]
 
 
 def _id_field(model: type[Base]) -> str:

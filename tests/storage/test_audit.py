@@ -87,3 +87,15 @@ async def test_optimistic_version_mismatch_is_a_conflict(db: Database) -> None:
     with pytest.raises(ConflictError):
         async with db.tenant(CTX) as repo:
             await repo.update(Offer, offer.id, {"priority": 1}, expected_version=7)
+
+
+async def test_transaction_stays_usable_after_a_refused_duplicate(db: Database) -> None:
+    await db.ensure_tenant("acme")
+    async with db.tenant(CTX) as repo:
+        await repo.create(Offer, {"name": "Gold"})
+        with pytest.raises(ConflictError):
+            await repo.create(Offer, {"name": "Gold"})
+        await repo.create(Offer, {"name": "Silver"})
+    async with db.tenant(CTX) as repo:
+        assert sorted(o.name for o in await repo.all(Offer)) == ["Gold", "Silver"]
+        assert await repo.count(AuditLog) == 2
