@@ -140,9 +140,7 @@ class Tool:
         """MCP hints; destructive/idempotent only mean something for write tools, so reads omit them."""
         hints: dict[str, Any] = {"readOnlyHint": self.read_only, "openWorldHint": self.open_world}
         if self.write:
-            hints["destructiveHint"] = self.destructive
-            if self.idempotent:
-                hints["idempotentHint"] = True
+            hints.update(destructiveHint=self.destructive, idempotentHint=self.idempotent)
         return hints
 
     def exposed_on(self, code: str | None) -> bool:
