@@ -20,7 +20,19 @@ from typing import Any, Final, Protocol
 from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy import Float, String, case, cast, delete, func, insert, literal, select, update
+from sqlalchemy import (
+    Float,
+    String,
+    case,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.sql.elements import ColumnElement
 
 from kaireon_mcp.errors import ConflictError, KaireonError, NotFoundError, ValidationError
@@ -81,9 +93,10 @@ def json_array_length(dialect: str, column: Any) -> ColumnElement[Any]:
 
 def day_bucket(dialect: str, column: Any) -> ColumnElement[Any]:
     """``YYYY-MM-DD`` of a UTC timestamp column (SQLite stores naive UTC text)."""
+    # inline constants: PostgreSQL only matches SELECT and GROUP BY expressions without bind params
     if dialect == "postgresql":
-        return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
-    return func.strftime("%Y-%m-%d", column)
+        return func.to_char(func.timezone(literal_column("'UTC'"), column), literal_column("'YYYY-MM-DD'"))
+    return func.strftime(literal_column("'%Y-%m-%d'"), column)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -140,8 +140,16 @@ async def test_run_quarantines_the_one_invalid_row_and_writes_the_rest(call: Cal
     progress = await call("getFlowRunProgress", {"pipelineId": pipeline_id, "runId": run["id"]})
     assert progress["percent"] == 100 and progress["rowsFailed"] == 1
     assert [e["nodeId"] for e in progress["log"][1:]] == [
-        "src", "ren", "dedup", "cast", "check", "tier", "mask", "senior", "out",
-    ]  # fmt: skip
+        "src",
+        "ren",
+        "dedup",
+        "cast",
+        "check",
+        "tier",
+        "mask",
+        "senior",
+        "out",
+    ]
     listed = await call("listPipelines", {})
     assert listed["items"][0]["lastRunStatus"] == "completed_with_errors"
     assert listed["items"][0]["schemaName"] == "members"

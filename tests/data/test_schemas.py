@@ -80,8 +80,13 @@ async def test_insert_skips_exactly_the_colliding_key_and_coerces_types(call: Ca
     assert preview["total"] == 4
     c2 = next(r for r in preview["rows"] if r["customer_id"] == "C2")
     assert c2 == {
-        "customer_id": "C2", "age": 40, "income": 70000, "tier": "silver", "email": "b@x.io", "vip": False,
-    }  # fmt: skip
+        "customer_id": "C2",
+        "age": 40,
+        "income": 70000,
+        "tier": "silver",
+        "email": "b@x.io",
+        "vip": False,
+    }
 
 
 async def test_insert_skips_unique_column_and_in_batch_duplicates(call: Call) -> None:
@@ -117,9 +122,15 @@ async def test_schema_stats_on_three_known_rows(call: Call) -> None:
     assert stats["rowCount"] == 3
     by = {f["name"]: f for f in stats["fields"]}
     assert by["age"] == {
-        "name": "age", "dataType": "integer", "nonNull": 3, "nulls": 0, "distinct": 3,
-        "min": 30, "max": 50, "avg": 40.0,
-    }  # fmt: skip
+        "name": "age",
+        "dataType": "integer",
+        "nonNull": 3,
+        "nulls": 0,
+        "distinct": 3,
+        "min": 30,
+        "max": 50,
+        "avg": 40.0,
+    }
     assert by["income"]["nonNull"] == 2 and by["income"]["nulls"] == 1
     assert by["income"]["min"] == 50000.5 and by["income"]["max"] == 70000
     assert by["income"]["avg"] == pytest.approx(60000.25)
