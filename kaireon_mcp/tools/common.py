@@ -13,18 +13,18 @@ from kaireon_mcp.tools.registry import ToolContext, ToolInput
 
 
 class StudioPage(ToolInput):
-    limit: int = Field(25, ge=1, le=100, description="page size")
-    cursor: str | None = Field(None, description="nextCursor from the previous page")
+    limit: int = Field(25, ge=1, le=100)
+    cursor: str | None = None
 
 
 class DataPage(ToolInput):
-    limit: int = Field(20, ge=1, le=100, description="page size")
-    cursor: str | None = Field(None, description="nextCursor from the previous page")
+    limit: int = Field(20, ge=1, le=100)
+    cursor: str | None = None
 
 
 class OffsetPage(ToolInput):
-    limit: int = Field(50, ge=1, le=200, description="page size")
-    offset: int = Field(0, ge=0, description="rows to skip")
+    limit: int = Field(50, ge=1, le=200)
+    offset: int = Field(0, ge=0)
 
 
 class Pagination(BaseModel):
