@@ -57,18 +57,18 @@ async def llm_client(ctx: ToolContext) -> AsyncIterator[LLMClient]:
 
 class CopyIn(ToolInput):
     offerId: str
-    channelType: str | None = Field(None, description="email, sms, push, web, banner...")
+    channelType: str | None = None
     templateType: str | None = None
-    tone: str | None = Field(None, description="e.g. urgent, friendly, premium, professional")
+    tone: str | None = Field(None, description="urgent, friendly, premium...")
     audience: str | None = None
-    language: str = "en"
+    language: str | None = None
     fields: list[Literal["subject", "headline", "body", "ctaText"]] | None = None
 
 
 @tool(
     "generateCreativeCopy",
-    title="Generate creative copy",
-    description="Draft channel-appropriate copy (subject/headline/body/CTA) for an offer via the LLM.",
+    title="Generate copy",
+    description="LLM-draft channel-appropriate copy for an offer; saves nothing.",
     module="content",
     routes=ROUTES,
     open_world=True,
@@ -83,7 +83,7 @@ async def generate_creative_copy(ctx: ToolContext, args: CopyIn) -> EntityOut:
             template_type=args.templateType,
             tone=args.tone,
             audience=args.audience,
-            language=args.language,
+            language=args.language or "en",
             fields=args.fields,
         )
     return entity_out(result)
@@ -91,14 +91,14 @@ async def generate_creative_copy(ctx: ToolContext, args: CopyIn) -> EntityOut:
 
 class VariantsIn(ToolInput):
     creativeId: str
-    count: int = Field(3, ge=1, le=10)
+    count: int | None = Field(None, ge=1, le=10, description="default 3")
     tone: str | None = None
 
 
 @tool(
     "generateCreativeVariants",
-    title="Generate creative variants",
-    description="Draft A/B variants of an existing creative's text content with the LLM; saves nothing.",
+    title="Generate variants",
+    description="LLM-draft A/B variants of a creative's text content; saves nothing.",
     module="content",
     routes=ROUTES,
     open_world=True,
@@ -106,7 +106,7 @@ class VariantsIn(ToolInput):
 async def generate_creative_variants(ctx: ToolContext, args: VariantsIn) -> EntityOut:
     async with llm_client(ctx) as client, repo_for(ctx) as repo:
         result = await content.generate_variants(
-            repo, client, creative_id=args.creativeId, count=args.count, tone=args.tone
+            repo, client, creative_id=args.creativeId, count=args.count or 3, tone=args.tone
         )
     return entity_out(result)
 
@@ -116,14 +116,14 @@ class ListItemsIn(ToolInput):
     channelType: str | None = None
     isTemplate: bool | None = None
     sourceType: str | None = None
-    limit: int = Field(20, ge=1, le=100)
+    limit: int | None = Field(None, ge=1, le=100)
     cursor: str | None = None
 
 
 @tool(
     "listContentItems",
-    title="List content items",
-    description="List reusable content-library items, filtered by status, channel, template flag or source.",
+    title="Content items",
+    description="List content-library items by status, channel, template flag or source.",
     module="content",
     routes=ROUTES,
 )
@@ -135,7 +135,7 @@ async def list_content_items(ctx: ToolContext, args: ListItemsIn) -> PageOut:
             channel_type=args.channelType,
             is_template=args.isTemplate,
             source_type=args.sourceType,
-            limit=args.limit,
+            limit=args.limit or 20,
             cursor=args.cursor,
         )
     return PageOut.model_validate(result)
@@ -143,26 +143,24 @@ async def list_content_items(ctx: ToolContext, args: ListItemsIn) -> PageOut:
 
 class GetItemIn(ToolInput):
     contentItemId: str
-    includeVersions: bool = False
+    includeVersions: bool | None = None
 
 
 @tool(
     "getContentItem",
-    title="Get a content item",
-    description="Fetch one content item, optionally with its version history.",
+    title="Content item",
+    description="One content item, optionally with its version history.",
     module="content",
     routes=ROUTES,
 )
 async def get_content_item(ctx: ToolContext, args: GetItemIn) -> EntityOut:
     async with repo_for(ctx) as repo:
-        return entity_out(await content.get_item(repo, args.contentItemId, args.includeVersions))
+        return entity_out(await content.get_item(repo, args.contentItemId, bool(args.includeVersions)))
 
 
 class ItemFields(ToolInput):
     description: str | None = None
-    content: dict[str, Any] | None = Field(
-        None, description="e.g. {subject, body}; {{var}} placeholders allowed"
-    )
+    content: dict[str, Any] | None = Field(None, description="{subject, body...}; {{var}} allowed")
     blocks: list[dict[str, Any]] | None = None
     personalization: dict[str, Any] | None = None
     parentTemplateId: str | None = None
@@ -176,8 +174,8 @@ class CreateItemIn(ItemFields):
 
 @tool(
     "createContentItem",
-    title="Create a content item",
-    description="Create a content item in draft at version 1 with an initial version snapshot.",
+    title="Create content",
+    description="Create a draft content item (version 1 snapshot).",
     module="content",
     write=True,
     routes=ROUTES,
@@ -195,8 +193,8 @@ class UpdateItemIn(ItemFields):
 
 @tool(
     "updateContentItem",
-    title="Update a content item",
-    description="Edit a content item and snapshot a new version (edited content returns to draft).",
+    title="Update content",
+    description="Edit a content item as a new version; edits return it to draft.",
     module="content",
     write=True,
     routes=ROUTES,
@@ -209,32 +207,30 @@ async def update_content_item(ctx: ToolContext, args: UpdateItemIn) -> EntityOut
 
 class PublishIn(ToolInput):
     contentItemId: str
-    action: Literal["submit", "approve", "publish"] = Field(
-        "publish", description="submit: draft->in_review, approve: ->approved, publish: approved->published"
-    )
+    action: Literal["submit", "approve", "publish"] | None = Field(None, description="default publish")
 
 
 @tool(
     "publishContentItem",
-    title="Move a content item through review",
-    description="Submit, approve or publish a content item; out-of-order steps are refused.",
+    title="Publish content",
+    description="Move content draft->in_review (submit)->approved (approve)->published (publish).",
     module="content",
     write=True,
     routes=ROUTES,
 )
 async def publish_content_item(ctx: ToolContext, args: PublishIn) -> EntityOut:
     async with repo_for(ctx) as repo:
-        return entity_out(await content.transition_item(repo, args.contentItemId, args.action))
+        return entity_out(await content.transition_item(repo, args.contentItemId, args.action or "publish"))
 
 
 class TemplatesIn(ToolInput):
-    category: str | None = Field(None, description="email, sms, push, banner...")
+    category: str | None = Field(None, description="email, sms, push...")
 
 
 @tool(
     "listContentTemplates",
-    title="List content templates",
-    description="List reusable templates with the {{variables}} they declare.",
+    title="Content templates",
+    description="Reusable templates with the {{variables}} they declare.",
     module="content",
     routes=ROUTES,
 )
@@ -245,8 +241,8 @@ async def list_content_templates(ctx: ToolContext, args: TemplatesIn) -> EntityO
 
 @tool(
     "listContentSources",
-    title="List content sources",
-    description="List connected external CMS sources (Contentful, Strapi, Sanity...) with sync state.",
+    title="Content sources",
+    description="External CMS sources (Contentful, Strapi...) with sync state.",
     module="content",
     routes=ROUTES,
 )
@@ -261,8 +257,8 @@ class SyncIn(ToolInput):
 
 @tool(
     "syncContentSource",
-    title="Sync a content source",
-    description="Import a source's items as content items (creates new, versions changed ones).",
+    title="Sync source",
+    description="Import a CMS source's items as content items (new or new versions).",
     module="content",
     write=True,
     routes=ROUTES,

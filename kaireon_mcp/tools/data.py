@@ -13,22 +13,22 @@ from kaireon_mcp.tools.registry import NoArgs, ToolContext, ToolInput, tool
 
 
 class FieldSpec(ToolInput):
-    name: str = Field(description="column name")
+    name: str
     displayName: str | None = None
-    dataType: str = Field("varchar", description="varchar|text|integer|decimal|boolean|date|timestamp|json")
+    dataType: str | None = Field(None, description="varchar|integer|decimal|boolean|date|timestamp|json")
     length: int | None = None
     precision: int | None = None
     scale: int | None = None
-    isNullable: bool = True
-    isPrimaryKey: bool = False
-    isUnique: bool = False
-    isPredictor: bool = False
+    isNullable: bool | None = None
+    isPrimaryKey: bool | None = None
+    isUnique: bool | None = None
+    isPredictor: bool | None = None
     defaultValue: str | None = None
-    description: str = ""
+    description: str | None = None
 
 
 class SchemaRef(ToolInput):
-    schemaId: str = Field(description="schema id")
+    schemaId: str
 
 
 def _page(result: dict[str, Any]) -> PageOut:
@@ -42,8 +42,8 @@ def probes_may_reach_public() -> bool:
 
 @tool(
     "listSchemas",
-    title="List data schemas",
-    description="List the tenant's data schemas with their fields; use to find schemaIds and column names.",
+    title="List schemas",
+    description="List data schemas with their fields (ids and column names).",
     module="data",
     routes=("all",),
 )
@@ -53,14 +53,14 @@ async def list_schemas(ctx: ToolContext, args: DataPage) -> PageOut:
 
 
 class GetSchemaFieldsIn(ToolInput):
-    schemaId: str | None = Field(None, description="schema id")
-    schemaName: str | None = Field(None, description="alternative lookup by name")
+    schemaId: str | None = None
+    schemaName: str | None = None
 
 
 @tool(
     "getSchemaFields",
-    title="Get schema fields",
-    description="Return one schema's columns with types and primary-key/unique/predictor flags.",
+    title="Schema fields",
+    description="One schema's columns with types and key/unique/predictor flags (by id or name).",
     module="data",
     routes=("DS", "FP"),
 )
@@ -70,20 +70,20 @@ async def get_schema_fields(ctx: ToolContext, args: GetSchemaFieldsIn) -> Entity
 
 
 class CreateSchemaIn(ToolInput):
-    name: str = Field(description="lower-cased; non-alphanumerics become _")
+    name: str
     displayName: str
-    description: str = ""
-    entityType: Literal["customer", "account", "custom"] = "custom"
-    schemaType: str = "customer"
+    description: str | None = None
+    entityType: Literal["customer", "account", "custom"] | None = None
+    schemaType: str | None = None
     linkedSchemaId: str | None = None
     joinMapping: dict[str, Any] | None = None
-    fields: list[FieldSpec] = Field(default_factory=list, description="columns; isPrimaryKey marks the key")
+    fields: list[FieldSpec] | None = None
 
 
 @tool(
     "createSchema",
-    title="Create a data schema",
-    description="Register a schema (table ds_<name>) with its fields; returns the schema with fields.",
+    title="Create schema",
+    description="Create a data schema (table ds_<name>, name sanitised) with its fields.",
     module="data",
     write=True,
     routes=("DS",),
@@ -94,38 +94,43 @@ async def create_schema(ctx: ToolContext, args: CreateSchemaIn) -> EntityOut:
             repo,
             name=args.name,
             display_name=args.displayName,
-            description=args.description,
-            entity_type=args.entityType,
-            schema_type=args.schemaType,
+            description=args.description or "",
+            entity_type=args.entityType or "custom",
+            schema_type=args.schemaType or "customer",
             linked_schema_id=args.linkedSchemaId,
             join_mapping=args.joinMapping,
-            fields=[f.model_dump() for f in args.fields],
+            fields=[f.model_dump(exclude_none=True) for f in args.fields or []],
         )
     return entity_out(created)
 
 
 class AddSchemaFieldIn(ToolInput):
     schemaId: str
-    field: FieldSpec
+    # validated as a FieldSpec in the handler; advertising it again would repeat createSchema's $defs
+    field: dict[str, Any] = Field(description="FieldSpec as in createSchema: {name, dataType?, ...}")
 
 
 @tool(
     "addSchemaField",
-    title="Add a schema field",
-    description="Add one column to an existing schema; refused if existing rows cannot satisfy it.",
+    title="Add schema field",
+    description="Add a column to a schema; refused if existing rows cannot satisfy it.",
     module="data",
     write=True,
     routes=("DS",),
 )
 async def add_schema_field(ctx: ToolContext, args: AddSchemaFieldIn) -> EntityOut:
     async with repo_for(ctx) as repo:
-        return entity_out(await data.add_schema_field(repo, args.schemaId, args.field.model_dump()))
+        return entity_out(
+            await data.add_schema_field(
+                repo, args.schemaId, FieldSpec.model_validate(args.field).model_dump(exclude_none=True)
+            )
+        )
 
 
 @tool(
     "getSchemaInboundReferences",
-    title="Schema inbound references",
-    description="List linked schemas, pipelines and segments that point at a schema; check before deleting.",
+    title="Schema references",
+    description="Linked schemas, pipelines and segments pointing at a schema (check before deleting).",
     module="data",
 )
 async def get_schema_inbound_references(ctx: ToolContext, args: SchemaRef) -> EntityOut:
@@ -135,8 +140,8 @@ async def get_schema_inbound_references(ctx: ToolContext, args: SchemaRef) -> En
 
 @tool(
     "deleteSchema",
-    title="Delete a schema",
-    description="Delete a schema, its fields and rows; refused (CONFLICT) while anything references it.",
+    title="Delete schema",
+    description="Delete a schema with its rows; CONFLICT while anything references it.",
     module="data",
     write=True,
     destructive=True,
@@ -149,29 +154,29 @@ async def delete_schema(ctx: ToolContext, args: SchemaRef) -> EntityOut:
 class PreviewIn(ToolInput):
     schemaId: str
     limit: int = Field(50, ge=1, le=500)
-    offset: int = Field(0, ge=0)
+    offset: int | None = Field(None, ge=0)
 
 
 @tool(
     "previewSchemaData",
-    title="Preview schema rows",
-    description="Return sample rows of a schema ordered by key (empty if not loaded yet).",
+    title="Preview rows",
+    description="Sample rows of a schema, ordered by key.",
     module="data",
 )
 async def preview_schema_data(ctx: ToolContext, args: PreviewIn) -> EntityOut:
     async with repo_for(ctx) as repo:
-        return entity_out(await data.preview_rows(repo, args.schemaId, args.limit, args.offset))
+        return entity_out(await data.preview_rows(repo, args.schemaId, args.limit, args.offset or 0))
 
 
 class InsertRowsIn(ToolInput):
     schemaId: str
-    rows: list[dict[str, Any]] = Field(min_length=1, max_length=5000, description="keys = column names")
+    rows: list[dict[str, Any]] = Field(min_length=1, max_length=5000)
 
 
 @tool(
     "insertSchemaRows",
-    title="Insert schema rows",
-    description="Insert typed rows into a schema; rows whose key already exists are skipped and counted.",
+    title="Insert rows",
+    description="Insert rows (keys = column names); rows with an existing key are skipped.",
     module="data",
     write=True,
 )
@@ -182,8 +187,8 @@ async def insert_schema_rows(ctx: ToolContext, args: InsertRowsIn) -> EntityOut:
 
 @tool(
     "getSchemaStats",
-    title="Schema statistics",
-    description="Per-field row statistics of a schema: nulls, distinct count, min/max/avg.",
+    title="Schema stats",
+    description="Per-field statistics of a schema's rows: nulls, distinct, min/max/avg.",
     module="data",
 )
 async def get_schema_stats(ctx: ToolContext, args: SchemaRef) -> EntityOut:
@@ -194,7 +199,7 @@ async def get_schema_stats(ctx: ToolContext, args: SchemaRef) -> EntityOut:
 @tool(
     "listConnectors",
     title="List connectors",
-    description="List data connectors with type and last test status; credentials are never returned.",
+    description="List data connectors with type and last test status (no credentials).",
     module="data",
     routes=("all",),
 )
@@ -205,22 +210,20 @@ async def list_connectors(ctx: ToolContext, args: DataPage) -> PageOut:
 
 class ConnectorFields(ToolInput):
     description: str | None = None
-    config: dict[str, Any] | None = Field(
-        None, validation_alias=AliasChoices("config", "connectionConfig"), description="host/port/url etc."
-    )
+    config: dict[str, Any] | None = Field(None, validation_alias=AliasChoices("config", "connectionConfig"))
     authMethod: str | None = None
-    authConfig: dict[str, Any] | None = Field(None, description="credentials; stored encrypted")
+    authConfig: dict[str, Any] | None = Field(None, description="credentials (stored encrypted)")
 
 
 class CreateConnectorIn(ConnectorFields):
     name: str
-    type: str = Field(description="e.g. postgresql, mysql, snowflake, aws_s3, kafka, rest_api, webhook")
+    type: str = Field(description="e.g. postgresql, snowflake, aws_s3, kafka, rest_api, webhook")
 
 
 @tool(
     "createConnector",
-    title="Create a connector",
-    description="Register a connection to an external data source; secrets are encrypted and never echoed.",
+    title="Create connector",
+    description="Register an external data source; secrets are encrypted, never echoed.",
     module="data",
     write=True,
     routes=("DX",),
@@ -245,8 +248,8 @@ class ConnectorRef(ToolInput):
 
 @tool(
     "testConnector",
-    title="Test a connector",
-    description="Probe a saved connector (TCP or HTTP, 3 s timeout) and record status and latency.",
+    title="Test connector",
+    description="Probe a connector (TCP/HTTP, 3 s) and record status and latency.",
     module="data",
     write=True,
     routes=("DX",),
@@ -265,8 +268,8 @@ class UpdateConnectorIn(ConnectorFields):
 
 @tool(
     "updateConnector",
-    title="Update a connector",
-    description="Edit a connector's name, type, config or credentials (a new authConfig replaces the old).",
+    title="Update connector",
+    description="Edit a connector; a new authConfig replaces the stored credentials.",
     module="data",
     write=True,
     idempotent=True,
@@ -278,13 +281,13 @@ async def update_connector(ctx: ToolContext, args: UpdateConnectorIn) -> EntityO
 
 
 class YamlConnectorIn(ToolInput):
-    yaml: str = Field(description="spec with name, baseUrl, endpoints[{id, path, method}], auth?")
+    yaml: str = Field(description="name, baseUrl, endpoints[{id, path, method}], auth?")
 
 
 @tool(
     "createYamlConnector",
-    title="Create a YAML connector",
-    description="Validate a declarative YAML HTTP connector spec and register it if valid.",
+    title="YAML connector",
+    description="Validate a declarative YAML HTTP connector and register it.",
     module="data",
     write=True,
 )
@@ -300,8 +303,8 @@ class TransformTypesOut(BaseModel):
 
 @tool(
     "listTransformTypes",
-    title="List transform types",
-    description="Catalog of the 19 pipeline transform ops with their config shape.",
+    title="Transform types",
+    description="The 19 pipeline transform ops with their config shape.",
     module="data",
     routes=("all",),
 )
@@ -312,7 +315,7 @@ async def list_transform_types(ctx: ToolContext, args: NoArgs) -> TransformTypes
 @tool(
     "listPipelines",
     title="List pipelines",
-    description="List data pipelines with connector/schema names and last-run status.",
+    description="List pipelines with connector/schema names and last-run status.",
     module="data",
     routes=("all",),
 )

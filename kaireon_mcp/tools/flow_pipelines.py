@@ -19,17 +19,17 @@ class PipelineRef(ToolInput):
 class CreateFlowPipelineIn(ToolInput):
     name: str
     connectorId: str
-    schemaId: str = Field(description="schema the target nodes write to")
+    schemaId: str = Field(description="target schema")
     ir: dict[str, Any] = Field(
-        description='{kind:"pipeline", irVersion:"1.0", nodes:[{id, kind, op?, config}], edges:[{from, to}]}'
+        description='{kind:"pipeline", irVersion:"1.0", nodes:[{id, kind, op?, config}], edges:[{from,to}]}'
     )
-    description: str = ""
+    description: str | None = None
 
 
 @tool(
     "createFlowPipeline",
-    title="Create a flow pipeline",
-    description="Create an IR-native pipeline; the IR is validated (all problems listed) before saving.",
+    title="Create pipeline",
+    description="Create an IR-native pipeline; the IR is validated first.",
     module="flow",
     write=True,
     routes=("FP",),
@@ -42,19 +42,19 @@ async def create_flow_pipeline(ctx: ToolContext, args: CreateFlowPipelineIn) -> 
             connector_id=args.connectorId,
             schema_id=args.schemaId,
             ir=args.ir,
-            description=args.description,
+            description=args.description or "",
         )
     return entity_out(created)
 
 
 class GetIrIn(PipelineRef):
-    version: int | None = Field(None, ge=1, description="IR version (latest when omitted)")
+    version: int | None = Field(None, ge=1)
 
 
 @tool(
     "getFlowPipelineIr",
-    title="Get pipeline IR",
-    description="Return a pipeline's stored IR document (CONFLICT if it is still a legacy pipeline).",
+    title="Pipeline IR",
+    description="A pipeline's IR document (latest or given version); CONFLICT if legacy.",
     module="flow",
 )
 async def get_flow_pipeline_ir(ctx: ToolContext, args: GetIrIn) -> EntityOut:
@@ -63,27 +63,27 @@ async def get_flow_pipeline_ir(ctx: ToolContext, args: GetIrIn) -> EntityOut:
 
 
 class UpdateFlowPipelineIn(PipelineRef):
-    ir: dict[str, Any] = Field(description="complete new IR document")
-    comment: str = ""
+    ir: dict[str, Any] = Field(description="full IR")
+    comment: str | None = None
 
 
 @tool(
     "updateFlowPipeline",
-    title="Update a flow pipeline",
-    description="Save a new IR version of a pipeline (legacy pipelines are promoted to IR on first save).",
+    title="Update pipeline",
+    description="Save a new IR version (promotes a legacy pipeline).",
     module="flow",
     write=True,
     routes=("FP",),
 )
 async def update_flow_pipeline(ctx: ToolContext, args: UpdateFlowPipelineIn) -> EntityOut:
     async with repo_for(ctx) as repo:
-        return entity_out(await flow.update_pipeline(repo, args.pipelineId, args.ir, args.comment))
+        return entity_out(await flow.update_pipeline(repo, args.pipelineId, args.ir, args.comment or ""))
 
 
 @tool(
     "listFlowPipelineVersions",
-    title="List pipeline versions",
-    description="IR version history of a pipeline, newest first (version, authoredBy, comment, createdAt).",
+    title="Pipeline versions",
+    description="IR version history of a pipeline, newest first.",
     module="flow",
 )
 async def list_flow_pipeline_versions(ctx: ToolContext, args: PipelineRef) -> EntityOut:
@@ -92,36 +92,40 @@ async def list_flow_pipeline_versions(ctx: ToolContext, args: PipelineRef) -> En
 
 
 class RunIn(PipelineRef):
-    replayDlqOnly: bool = Field(False, description="re-run only the last run's quarantined rows")
+    replayDlqOnly: bool | None = Field(None, description="only rerun quarantined rows")
 
 
 @tool(
     "runFlowPipeline",
-    title="Run a flow pipeline",
-    description="Run a pipeline now (source rows inline or from a schema) and return the finished run.",
+    title="Run pipeline",
+    description="Run a pipeline now; returns the run with counts and first errors.",
     module="flow",
     write=True,
 )
 async def run_flow_pipeline(ctx: ToolContext, args: RunIn) -> EntityOut:
     async with repo_for(ctx) as repo:
-        return entity_out(await flow.run_pipeline(repo, args.pipelineId, replay_dlq_only=args.replayDlqOnly))
+        return entity_out(
+            await flow.run_pipeline(repo, args.pipelineId, replay_dlq_only=bool(args.replayDlqOnly))
+        )
 
 
 class ListRunsIn(ToolInput):
     pipelineId: str | None = None
     status: Literal["pending", "running", "completed", "failed", "completed_with_errors"] | None = None
-    limit: int = Field(20, ge=1, le=100)
+    limit: int | None = Field(None, ge=1, le=100)
 
 
 @tool(
     "listFlowRuns",
-    title="List pipeline runs",
-    description="Pipeline run history with status and row counts, newest first.",
+    title="Pipeline runs",
+    description="Pipeline run history with status and row counts.",
     module="flow",
 )
 async def list_flow_runs(ctx: ToolContext, args: ListRunsIn) -> PageOut:
     async with repo_for(ctx) as repo:
-        return PageOut.model_validate(await flow.list_runs(repo, args.pipelineId, args.status, args.limit))
+        return PageOut.model_validate(
+            await flow.list_runs(repo, args.pipelineId, args.status, args.limit or 20)
+        )
 
 
 class RunRef(ToolInput):
@@ -134,8 +138,8 @@ class ProgressIn(PipelineRef, RunRef):
 
 @tool(
     "getFlowRunProgress",
-    title="Pipeline run progress",
-    description="Progress of a run: row counts, partitions, ETA, first 20 validation errors, node log.",
+    title="Run progress",
+    description="Run progress: counts, partitions, ETA, first 20 errors, node log.",
     module="flow",
 )
 async def get_flow_run_progress(ctx: ToolContext, args: ProgressIn) -> EntityOut:
@@ -144,25 +148,25 @@ async def get_flow_run_progress(ctx: ToolContext, args: ProgressIn) -> EntityOut
 
 
 class RunErrorsIn(RunRef):
-    nodeId: str | None = Field(None, description="only rows quarantined by this node")
-    limit: int = Field(50, ge=1, le=500)
+    nodeId: str | None = None
+    limit: int | None = Field(None, ge=1, le=500)
 
 
 @tool(
     "getFlowRunErrors",
-    title="Pipeline run errors",
-    description="Failure summary of a run by node and rule, with sample quarantined (DLQ) rows.",
+    title="Run errors",
+    description="A run's failures by node and rule with sample quarantined (DLQ) rows.",
     module="flow",
 )
 async def get_flow_run_errors(ctx: ToolContext, args: RunErrorsIn) -> EntityOut:
     async with repo_for(ctx) as repo:
-        return entity_out(await flow.run_errors(repo, args.runId, args.nodeId, args.limit))
+        return entity_out(await flow.run_errors(repo, args.runId, args.nodeId, args.limit or 50))
 
 
 @tool(
     "replayFlowRun",
-    title="Replay a pipeline run",
-    description="Re-execute an earlier run as a new run with the IR version it used.",
+    title="Replay run",
+    description="Re-execute an earlier run (same IR version) as a new run.",
     module="flow",
     write=True,
 )
@@ -173,14 +177,14 @@ async def replay_flow_run(ctx: ToolContext, args: RunRef) -> EntityOut:
 
 class TestFlowConnectorIn(ToolInput):
     connectorId: str
-    endpointId: str | None = Field(None, description="YAML connector endpoint (first when omitted)")
-    params: dict[str, Any] | None = Field(None, description="query parameters")
+    endpointId: str | None = None
+    params: dict[str, Any] | None = None
 
 
 @tool(
     "testFlowConnector",
-    title="Test-fire a flow connector",
-    description="Call a connector endpoint (GET) and report reachability, latency and a sample of records.",
+    title="Test-fire connector",
+    description="GET a connector endpoint: reachability, latency, sample records.",
     module="flow",
     write=True,
     open_world=True,
@@ -195,15 +199,15 @@ async def test_flow_connector(ctx: ToolContext, args: TestFlowConnectorIn) -> En
 
 class ScoreCustomerIn(ToolInput):
     modelId: str
-    customerId: str | None = Field(None, description="features from the customer's schema rows")
-    attributes: dict[str, Any] | None = Field(None, description="features overriding the stored ones")
-    offerId: str | None = Field(None, description="needed by per-offer models (bandits, bayesian)")
+    customerId: str | None = None
+    attributes: dict[str, Any] | None = Field(None, description="override features")
+    offerId: str | None = Field(None, description="for per-offer models")
 
 
 @tool(
     "scoreCustomer",
-    title="Score a customer",
-    description="Score one customer with a model; returns score, raw score and feature explanations.",
+    title="Score customer",
+    description="Score one customer with a model: score and feature explanations.",
     module="flow",
     write=True,
 )

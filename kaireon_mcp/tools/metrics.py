@@ -1,4 +1,8 @@
-"""Behavioral metric tools (tool-catalog.md §2.6)."""
+"""Behavioral metric tools (tool-catalog.md §2.6).
+
+Optional inputs default to ``None`` and the documented defaults are applied here, which keeps
+the advertised schemas short (tools/list budget).
+"""
 
 from __future__ import annotations
 
@@ -13,8 +17,8 @@ from kaireon_mcp.tools.registry import ToolContext, ToolInput, tool
 
 @tool(
     "listBehavioralMetrics",
-    title="List behavioral metrics",
-    description="List behavioral metric definitions (per-customer aggregates) with stored value counts.",
+    title="Behavioral metrics",
+    description="List behavioral metrics (per-customer aggregates) with stored value counts.",
     module="metrics",
     routes=("all",),
 )
@@ -27,25 +31,25 @@ class CreateMetricIn(ToolInput):
     name: str = Field(min_length=1, max_length=100)
     aggregateFunction: Literal["count", "sum", "avg", "min", "max"]
     sourceField: str = Field(
-        description="impressions|positive|negative|neutral|converts|totalValue|<outcome key>"
+        description="impressions|positive|negative|neutral|converts|totalValue|<outcome>"
     )
-    description: str = Field("", max_length=500)
-    windowDays: int | None = Field(None, description="1-365; null = all-time")
-    groupByDimensions: list[str] = Field(
-        default_factory=list, description="<=2 of offerId|channelId|creativeId|outcomeType"
+    description: str | None = Field(None, max_length=500)
+    windowDays: int | None = Field(None, description="1-365; omit for all-time")
+    groupByDimensions: list[str] | None = Field(
+        None, description="<=2 of offerId|channelId|creativeId|outcomeType"
     )
     filterConditions: dict[str, Any] | None = Field(
         None, description="and/or tree of {field, operator, value}"
     )
     sqlFilter: str | None = None
-    computeMode: Literal["batch", "realtime"] = "batch"
-    batchIntervalMin: int = 60
+    computeMode: Literal["batch", "realtime"] | None = None
+    batchIntervalMin: int | None = None
 
 
 @tool(
     "createBehavioralMetric",
-    title="Create a behavioral metric",
-    description="Define a rolling per-customer aggregate over interactions (max 20 per tenant).",
+    title="Create metric",
+    description="Define a rolling per-customer aggregate over interactions (max 20).",
     module="metrics",
     write=True,
 )
@@ -56,13 +60,13 @@ async def create_behavioral_metric(ctx: ToolContext, args: CreateMetricIn) -> En
             name=args.name,
             aggregate_function=args.aggregateFunction,
             source_field=args.sourceField,
-            description=args.description,
+            description=args.description or "",
             window_days=args.windowDays,
-            group_by_dimensions=args.groupByDimensions,
+            group_by_dimensions=args.groupByDimensions or [],
             filter_conditions=args.filterConditions,
             sql_filter=args.sqlFilter,
-            compute_mode=args.computeMode,
-            batch_interval_min=args.batchIntervalMin,
+            compute_mode=args.computeMode or "batch",
+            batch_interval_min=args.batchIntervalMin or 60,
         )
     return entity_out(created)
 
@@ -70,28 +74,30 @@ async def create_behavioral_metric(ctx: ToolContext, args: CreateMetricIn) -> En
 class PreviewMetricIn(ToolInput):
     metricId: str
     customerId: str | None = None
-    limit: int = Field(10, ge=1, le=100)
+    limit: int | None = Field(None, ge=1, le=100)
 
 
 @tool(
     "previewBehavioralMetric",
-    title="Preview a behavioral metric",
-    description="Compute a metric's values now without storing them: top values and min/max/avg.",
+    title="Preview metric",
+    description="Compute a metric now without storing: top values and min/max/avg.",
     module="metrics",
 )
 async def preview_behavioral_metric(ctx: ToolContext, args: PreviewMetricIn) -> EntityOut:
     async with repo_for(ctx) as repo:
-        return entity_out(await metrics.preview_metric(repo, args.metricId, args.customerId, args.limit))
+        return entity_out(
+            await metrics.preview_metric(repo, args.metricId, args.customerId, args.limit or 10)
+        )
 
 
 class ComputeIn(ToolInput):
-    metricId: str | None = Field(None, description="all active metrics when omitted")
+    metricId: str | None = Field(None, description="omit for all active metrics")
 
 
 @tool(
     "computeBehavioralMetrics",
-    title="Compute behavioral metrics",
-    description="Recompute and store per-customer values of one metric or all active ones.",
+    title="Compute metrics",
+    description="Recompute and store per-customer values of one or all active metrics.",
     module="metrics",
     write=True,
     idempotent=True,
@@ -105,16 +111,16 @@ class MetricRuleIn(ToolInput):
     metricId: str
     operator: Literal["gt", "gte", "lt", "lte", "eq", "neq"]
     value: float
-    target: Literal["qualification_rule", "contact_policy"] = "qualification_rule"
+    target: Literal["qualification_rule", "contact_policy"] | None = None
     name: str | None = None
-    scope: str = "global"
+    scope: str | None = None
     scopeId: str | None = None
 
 
 @tool(
     "createMetricRule",
-    title="Create a metric rule",
-    description="Create an active metric_condition qualification rule or contact policy on a metric value.",
+    title="Create metric rule",
+    description="Create an active metric_condition qualification rule (default) or contact policy.",
     module="metrics",
     write=True,
 )
@@ -125,9 +131,9 @@ async def create_metric_rule(ctx: ToolContext, args: MetricRuleIn) -> EntityOut:
             metric_id=args.metricId,
             operator=args.operator,
             value=args.value,
-            target=args.target,
+            target=args.target or "qualification_rule",
             name=args.name,
-            scope=args.scope,
+            scope=args.scope or "global",
             scope_id=args.scopeId,
         )
     return entity_out(created)

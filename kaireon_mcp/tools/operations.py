@@ -1,4 +1,7 @@
-"""Operations tools (tool-catalog.md §2.9): KPIs, alerts, audit log, approvals, tenant settings."""
+"""Operations tools (tool-catalog.md §2.9): KPIs, alerts, audit log, approvals, tenant settings.
+
+Optional inputs default to ``None`` and documented defaults are applied here (short schemas).
+"""
 
 from __future__ import annotations
 
@@ -13,26 +16,26 @@ from kaireon_mcp.tools.registry import NoArgs, ToolContext, ToolInput, tool
 
 class QueryMetricIn(ToolInput):
     metric: str = Field(
-        description="acceptance_rate|ctr|cvr|revenue|impressions|clicks|conversions|selection_frequency|"
-        "latency_p99|degraded_scoring_rate|decision_count"
+        description="ctr|cvr|acceptance_rate|revenue|impressions|clicks|conversions|decision_count|"
+        "selection_frequency|latency_p99|degraded_scoring_rate"
     )
-    period: Literal["day", "week", "month"] = "week"
-    groupBy: Literal["offer", "channel", "none"] = "none"
+    period: Literal["day", "week", "month"] | None = Field(None, description="default week")
+    groupBy: Literal["offer", "channel", "none"] | None = None
     offerId: str | None = None
     channelId: str | None = None
 
 
 @tool(
     "queryMetric",
-    title="Query a KPI",
-    description="Compute a platform KPI for the last day/week/month: total, daily series, optional groups.",
+    title="Query KPI",
+    description="A platform KPI over the last day/week/month: value, daily series, optional groups.",
     module="operations",
     routes=("all",),
 )
 async def query_metric(ctx: ToolContext, args: QueryMetricIn) -> EntityOut:
     async with repo_for(ctx) as repo:
         result = await ops.query_metric(
-            repo, args.metric, args.period, args.groupBy, args.offerId, args.channelId
+            repo, args.metric, args.period or "week", args.groupBy or "none", args.offerId, args.channelId
         )
     return entity_out(result)
 
@@ -45,7 +48,7 @@ class ListAlertsIn(ToolInput):
 @tool(
     "listAlerts",
     title="List alerts",
-    description="List alert rules with each one's current metric value and state (ok or firing).",
+    description="Alert rules with each one's current metric value and state (ok/firing).",
     module="operations",
     routes=("all",),
 )
@@ -56,21 +59,19 @@ async def list_alerts(ctx: ToolContext, args: ListAlertsIn) -> EntityOut:
 
 class CreateAlertIn(ToolInput):
     name: str
-    metric: str = Field(description="a queryMetric metric name")
+    metric: str = Field(description="a queryMetric metric")
     operator: Literal["gt", "lt", "gte", "lte", "eq"]
     threshold: float
-    channels: list[dict[str, Any]] = Field(
-        min_length=1, description="[{type: webhook|email|slack|teams, target}] or [{destinationId}]"
-    )
-    windowMinutes: int = 5
-    cooldownMinutes: int = 60
-    enabled: bool = True
+    channels: list[dict[str, Any]] = Field(min_length=1, description="[{type: webhook|email, target}]")
+    windowMinutes: int | None = Field(None, description="default 5")
+    cooldownMinutes: int | None = Field(None, description="default 60")
+    enabled: bool | None = None
 
 
 @tool(
     "createAlertRule",
-    title="Create an alert rule",
-    description="Create a threshold alert on a platform metric; returns the rule with its current state.",
+    title="Create alert",
+    description="Create a threshold alert on a platform metric; returns its current state.",
     module="operations",
     write=True,
 )
@@ -83,9 +84,9 @@ async def create_alert_rule(ctx: ToolContext, args: CreateAlertIn) -> EntityOut:
             operator=args.operator,
             threshold=args.threshold,
             channels=args.channels,
-            window_minutes=args.windowMinutes,
-            cooldown_minutes=args.cooldownMinutes,
-            enabled=args.enabled,
+            window_minutes=args.windowMinutes or 5,
+            cooldown_minutes=60 if args.cooldownMinutes is None else args.cooldownMinutes,
+            enabled=args.enabled is not False,
         )
     return entity_out(created)
 
@@ -94,16 +95,16 @@ class AuditIn(ToolInput):
     entityType: str | None = None
     entityId: str | None = None
     action: str | None = None
-    startDate: str | None = Field(None, description="ISO date")
-    endDate: str | None = Field(None, description="ISO date")
-    page: int = Field(1, ge=1)
-    limit: int = Field(50, ge=1, le=100)
+    startDate: str | None = None
+    endDate: str | None = None
+    page: int | None = Field(None, ge=1)
+    limit: int | None = Field(None, ge=1, le=100, description="default 50")
 
 
 @tool(
     "queryAuditLog",
-    title="Query the audit log",
-    description="Read the hash-chained audit trail (field diffs, newest first) with a chain-integrity check.",
+    title="Audit log",
+    description="Hash-chained audit trail (field diffs, newest first) with an integrity check. Admin.",
     module="operations",
     min_role="admin",
 )
@@ -116,49 +117,49 @@ async def query_audit_log(ctx: ToolContext, args: AuditIn) -> EntityOut:
             action=args.action,
             start_date=args.startDate,
             end_date=args.endDate,
-            page=args.page,
-            limit=args.limit,
+            page=args.page or 1,
+            limit=args.limit or 50,
         )
     return entity_out(result)
 
 
 class ListApprovalsIn(ToolInput):
-    status: Literal["pending", "approved", "rejected"] = "pending"
+    status: Literal["pending", "approved", "rejected"] | None = Field(None, description="default pending")
 
 
 @tool(
     "listApprovals",
     title="List approvals",
-    description="List approval requests (incl. queued AI/playbook changes) with their current stage.",
+    description="Approval requests (incl. queued AI/playbook changes) with their current stage.",
     module="operations",
 )
 async def list_approvals(ctx: ToolContext, args: ListApprovalsIn) -> EntityOut:
     async with repo_for(ctx) as repo:
-        return entity_out(await ops.list_approvals(repo, args.status))
+        return entity_out(await ops.list_approvals(repo, args.status or "pending"))
 
 
 class DecideIn(ToolInput):
     approvalId: str
     action: Literal["approve", "reject"]
-    comments: str = ""
+    comments: str | None = None
 
 
 @tool(
     "decideApproval",
-    title="Decide an approval",
-    description="Approve or reject the current stage; the final approval applies the stored change.",
+    title="Decide approval",
+    description="Approve/reject the current stage; the final approval applies the stored change.",
     module="operations",
     write=True,
 )
 async def decide_approval(ctx: ToolContext, args: DecideIn) -> EntityOut:
     async with repo_for(ctx) as repo:
-        return entity_out(await ops.decide_approval(repo, args.approvalId, args.action, args.comments))
+        return entity_out(await ops.decide_approval(repo, args.approvalId, args.action, args.comments or ""))
 
 
 @tool(
     "getTenantSettings",
-    title="Get tenant settings",
-    description="Return tenant settings: tracing, holdout, module flags, governance and AI settings.",
+    title="Tenant settings",
+    description="Tenant settings: tracing, holdout, module flags, governance, AI.",
     module="operations",
 )
 async def get_tenant_settings(ctx: ToolContext, args: NoArgs) -> EntityOut:
@@ -167,15 +168,13 @@ async def get_tenant_settings(ctx: ToolContext, args: NoArgs) -> EntityOut:
 
 
 class UpdateSettingsIn(ToolInput):
-    settings: dict[str, Any] = Field(
-        description="partial, deep-merged; null removes a key (e.g. holdoutPercentage)"
-    )
+    settings: dict[str, Any] = Field(description="partial; deep-merged; null removes a key")
 
 
 @tool(
     "updateTenantSettings",
-    title="Update tenant settings",
-    description="Deep-merge a partial settings object after validating known keys' types and ranges.",
+    title="Update settings",
+    description="Deep-merge partial tenant settings after validating known keys and ranges.",
     module="operations",
     write=True,
     idempotent=True,
