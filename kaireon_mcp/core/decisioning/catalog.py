@@ -30,32 +30,7 @@ from kaireon_mcp.storage.tables import (
 
 
 def rule_spec(row: QualificationRule) -> RuleSpec:
-    return RuleSpec(
-        id=row.id,
-        name=row.name,
-        rule_type=row.rule_type,
-        config=dict(row.config or {}),
-        scope=row.scope,
-        scope_id=row.scope_id,
-        scopes=list(row.scopes or []),
-        priority=row.priority,
-        stage=row.stage,
-        status=row.status,
-    )
-
-
-def policy_spec(row: ContactPolicy) -> PolicySpec:
-    return PolicySpec(
-        id=row.id,
-        name=row.name,
-        rule_type=row.rule_type,
-        config=dict(row.config or {}),
-        scope=row.scope,
-        scope_id=row.scope_id,
-        scopes=list(row.scopes or []),
-        priority=row.priority,
-        status=row.status,
-    )
+    return RuleSpec.from_dict(row.to_dict())
 
 
 @dataclass
@@ -123,8 +98,12 @@ async def load_catalog(repo: Repository) -> Catalog:
         creatives.setdefault(creative.offer_id, []).append(creative.to_dict())
     channels = {c.id: c.to_dict() for c in await repo.all(Channel)}
     placements = {p.id: p.to_dict() for p in await repo.all(Placement)}
-    rules = [rule_spec(r) for r in await repo.all(QualificationRule) if r.status == "active"]
-    policies = [policy_spec(p) for p in await repo.all(ContactPolicy) if p.status == "active"]
+    rules = [
+        RuleSpec.from_dict(r.to_dict()) for r in await repo.all(QualificationRule) if r.status == "active"
+    ]
+    policies = [
+        PolicySpec.from_dict(p.to_dict()) for p in await repo.all(ContactPolicy) if p.status == "active"
+    ]
     models = {m.key: m.to_dict() for m in await repo.all(AlgorithmModel)}
     experiments = [e.to_dict() for e in await repo.all(Experiment) if e.status in {"active", "running"}]
     profiles = {p.id: p.to_dict() for p in await repo.all(RankingProfile)}
