@@ -1,0 +1,244 @@
+"""Pieces every intelligence family shares: periods, SQL time buckets, customers and their rows.
+
+Time buckets are computed inside the database (``date()``/``strftime`` on SQLite,
+``date_trunc`` on PostgreSQL) and always come back as ``YYYY-MM-DD`` strings of the bucket's
+UTC start, so a GROUP BY means the same on both backends and matches the contact-policy
+calendar windows (UTC day, ISO week from Monday, calendar month).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from datetime import datetime, timedelta
+from typing import Any, Final, Literal
+
+from sqlalchemy import func, literal_column, select, true
+from sqlalchemy.sql.elements import ColumnElement
+
+from kaireon_mcp.core.decisioning.profile import load_metrics, load_schema_attributes
+from kaireon_mcp.core.qualification import CustomerContext
+from kaireon_mcp.errors import NotFoundError, ValidationError
+from kaireon_mcp.storage.repository import Repository
+from kaireon_mcp.storage.tables import (
+    AlgorithmModel,
+    BehavioralMetric,
+    DataSchema,
+    DecisionTrace,
+    Interaction,
+    MetricValue,
+    SchemaRow,
+)
+
+Period = Literal["day", "week", "month"]
+PERIODS: Final[tuple[str, ...]] = ("day", "week", "month")
+#: rolling length used when a period means "the last N days" (performance trends)
+PERIOD_DAYS: Final[dict[str, int]] = {"day": 1, "week": 7, "month": 30}
+#: how many buckets of each period the history analyses look back over
+LOOKBACK_BUCKETS: Final[dict[str, int]] = {"day": 30, "week": 12, "month": 6}
+CONVERSION_TYPES: Final[tuple[str, ...]] = ("conversion", "convert", "purchase", "accept")
+CLICK_TYPES: Final[tuple[str, ...]] = ("click",)
+EMPTY_TENANT_HINT: Final = (
+    "This tenant has no {what} yet; seed the demo (kaireon-mcp seed) or load data, then ask again."
+)
+
+
+def empty_hint(what: str) -> str:
+    return EMPTY_TENANT_HINT.format(what=what)
+
+
+def pct(part: float, whole: float, digits: int = 2) -> float:
+    """Percentage rounded for display; 0 when there is no denominator (never a division error)."""
+    return round(100.0 * part / whole, digits) if whole else 0.0
+
+
+def rate(part: float, whole: float) -> float:
+    return round(part / whole, 6) if whole else 0.0
+
+
+def trend(current: float, previous: float) -> float | None:
+    """Percent change; None when the previous period had nothing to compare with."""
+    if not previous:
+        return None
+    return round(100.0 * (current - previous) / previous, 2)
+
+
+def check_period(period: str | None, default: str = "week") -> str:
+    value = (period or default).lower()
+    if value not in PERIODS:
+        raise ValidationError(f"period must be day, week or month, got {period!r}", field="period")
+    return value
+
+
+def bucket_start(repo: Repository, period: str, column: Any) -> ColumnElement[Any]:
+    """SQL expression: the ``YYYY-MM-DD`` UTC start of the day/ISO week/month holding ``column``."""
+    if period not in PERIODS:
+        raise ValidationError(f"unknown period {period!r}", field="period")
+    # constants are inlined, not bound: PostgreSQL only matches a GROUP BY expression to the
+    # selected one when both are textually identical, and two bind parameters never are
+    if dialect(repo) == "postgresql":
+        utc = func.timezone(literal_column("'UTC'"), column)
+        return func.to_char(
+            func.date_trunc(literal_column(f"'{period}'"), utc), literal_column("'YYYY-MM-DD'")
+        )
+    if period == "day":
+        return func.date(column)
+    if period == "week":
+        return func.date(column, literal_column("'-6 days'"), literal_column("'weekday 1'"))
+    return func.strftime(literal_column("'%Y-%m-01'"), column)
+
+
+def dialect(repo: Repository) -> str:
+    bind = repo.session.bind
+    return str(bind.dialect.name) if bind is not None else "sqlite"
+
+
+def impressions_only() -> ColumnElement[bool]:
+    return Interaction.is_impression == true()
+
+
+async def customer_exists(repo: Repository, customer_id: str) -> bool:
+    """A customer is known by a customer-schema row, any interaction or any decision trace."""
+    probes = (
+        select(SchemaRow.id).where(repo.tenant_filter(SchemaRow), SchemaRow.row_key == customer_id),
+        select(Interaction.id).where(
+            Interaction.tenant_id == repo.ctx.tenant_id, Interaction.customer_id == customer_id
+        ),
+        select(DecisionTrace.id).where(
+            repo.tenant_filter(DecisionTrace), DecisionTrace.customer_id == customer_id
+        ),
+    )
+    for probe in probes:
+        if (await repo.session.execute(probe.limit(1))).first() is not None:
+            return True
+    return False
+
+
+async def require_customer(repo: Repository, customer_id: str) -> None:
+    if not await customer_exists(repo, customer_id):
+        raise NotFoundError(f"customer {customer_id!r} not found", field="customerId")
+
+
+async def customer_context(repo: Repository, customer_id: str) -> CustomerContext:
+    """The customer as the engine's enrich step sees it: schema rows merged with metric values."""
+    attributes = await load_schema_attributes(repo, customer_id)
+    metrics = await load_metrics(repo, customer_id)
+    return CustomerContext(customer_id=customer_id, attributes={**attributes, **metrics}, metrics=metrics)
+
+
+async def find_model(repo: Repository, ref: str) -> AlgorithmModel:
+    """A model by id or key (agents see both), else NOT_FOUND naming the id."""
+    model = await repo.find(AlgorithmModel, id=ref) or await repo.find(AlgorithmModel, key=ref)
+    if model is None:
+        raise NotFoundError(f"model {ref!r} not found", field="modelId")
+    return model
+
+
+def _customer_schemas(repo: Repository) -> Any:
+    return select(DataSchema.id).where(
+        repo.tenant_filter(DataSchema),
+        DataSchema.deleted_at.is_(None),
+        DataSchema.auto_enrich,
+        DataSchema.entity_type == "customer",
+    )
+
+
+async def count_customers(repo: Repository) -> int:
+    """Customers with a row in any enrich-able customer schema (the population analyses use)."""
+    stmt = select(func.count(func.distinct(SchemaRow.row_key))).where(
+        repo.tenant_filter(SchemaRow), SchemaRow.schema_id.in_(_customer_schemas(repo))
+    )
+    return int((await repo.session.execute(stmt)).scalar_one())
+
+
+def merge_schema_rows(rows: Iterable[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    """Same merge as the engine's ``load_schema_attributes``: first schema wins bare keys,
+    every value is also reachable as ``<schema>.<field>``."""
+    attributes: dict[str, Any] = {}
+    for schema_name, data in rows:
+        for key, value in (data or {}).items():
+            attributes.setdefault(key, value)
+            attributes[f"{schema_name}.{key}"] = value
+    return attributes
+
+
+async def _batch_keys(repo: Repository, after: str | None, size: int) -> list[str]:
+    stmt = select(SchemaRow.row_key).where(
+        repo.tenant_filter(SchemaRow), SchemaRow.schema_id.in_(_customer_schemas(repo))
+    )
+    if after is not None:
+        stmt = stmt.where(SchemaRow.row_key > after)
+    stmt = stmt.group_by(SchemaRow.row_key).order_by(SchemaRow.row_key).limit(size)
+    return [str(k) for k in (await repo.session.execute(stmt)).scalars().all()]
+
+
+async def customer_rows(repo: Repository, keys: list[str]) -> dict[str, dict[str, Any]]:
+    stmt = (
+        select(SchemaRow.row_key, DataSchema.name, SchemaRow.data)
+        .join(DataSchema, DataSchema.id == SchemaRow.schema_id)
+        .where(repo.tenant_filter(SchemaRow), SchemaRow.schema_id.in_(_customer_schemas(repo)))
+        .where(SchemaRow.row_key.in_(keys))
+        .order_by(SchemaRow.row_key, DataSchema.created_at)
+    )
+    grouped: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for key, schema_name, data in (await repo.session.execute(stmt)).all():
+        grouped.setdefault(str(key), []).append((schema_name, data))
+    return {key: merge_schema_rows(rows) for key, rows in grouped.items()}
+
+
+async def _batch_metrics(repo: Repository, keys: list[str]) -> dict[str, dict[str, Any]]:
+    stmt = (
+        select(MetricValue.customer_id, BehavioralMetric.id, BehavioralMetric.name, MetricValue.value)
+        .join(BehavioralMetric, BehavioralMetric.id == MetricValue.metric_id)
+        .where(repo.tenant_filter(BehavioralMetric), MetricValue.customer_id.in_(keys))
+    )
+    out: dict[str, dict[str, Any]] = {}
+    for customer, metric_id, name, value in (await repo.session.execute(stmt)).all():
+        out.setdefault(str(customer), {}).update({metric_id: value, name: value})
+    return out
+
+
+async def iter_customers(
+    repo: Repository, *, limit: int, batch: int = 2000, with_metrics: bool = False
+) -> AsyncIterator[list[CustomerContext]]:
+    """Customer contexts in id order, ``batch`` at a time, at most ``limit`` in all.
+
+    Keyset pagination on ``row_key`` keeps each batch one indexed range read, so memory stays
+    flat however large the tenant is.
+    """
+    after: str | None = None
+    seen = 0
+    while seen < limit:
+        keys = await _batch_keys(repo, after, min(batch, limit - seen))
+        if not keys:
+            return
+        rows = await customer_rows(repo, keys)
+        metrics = await _batch_metrics(repo, keys) if with_metrics else {}
+        yield [
+            CustomerContext(
+                customer_id=key,
+                attributes={**rows.get(key, {}), **metrics.get(key, {})},
+                metrics=metrics.get(key, {}),
+            )
+            for key in keys
+        ]
+        seen += len(keys)
+        after = keys[-1]
+
+
+def window_since(now: datetime, period: str, buckets: int) -> datetime:
+    """Start of the oldest of ``buckets`` calendar buckets ending with the one holding ``now``."""
+    from kaireon_mcp.core.contact_policy import window_bounds
+
+    start, _ = window_bounds(period, now)
+    for _ in range(buckets - 1):
+        start, _ = window_bounds(period, start - timedelta(microseconds=1))
+    return start
+
+
+def as_utc(value: Any) -> datetime:
+    """Aggregates (MIN/MAX) bypass the column type on SQLite and come back as strings."""
+    from kaireon_mcp.storage.types import UTCDateTime
+
+    result = UTCDateTime().process_result_value(value, None)  # type: ignore[arg-type]
+    assert result is not None
+    return result
