@@ -92,8 +92,10 @@ class ModelCustomerArgs(ModelArgs):
     title="Explain decision",
     module="ai",
     routes=[DF],
-    description="Why a customer did or did not get each offer: the node that dropped it, the rule or "
-    "policy and its numbers, or its rank and PRIE factors (runs the real flow, writes nothing).",
+    description=(
+        "Why a customer did or did not get each offer: dropping node, "
+        "rule/policy and numbers, or rank and PRIE."
+    ),
 )
 async def explain_decision(ctx: ToolContext, args: ExplainArgs) -> decisions.ExplainDecisionResult:
     async with repo_for(ctx) as repo:
@@ -108,8 +110,10 @@ async def explain_decision(ctx: ToolContext, args: ExplainArgs) -> decisions.Exp
     title="Compare offer eligibility",
     module="ai",
     routes=[DF],
-    description="Side-by-side eligibility of 2-5 offers for one customer: rules passed/failed, "
-    "blocking policies, creatives, score and rank.",
+    description=(
+        "Side-by-side eligibility of 2-5 offers for a customer: rules, "
+        "blocking policies, creatives, score, rank."
+    ),
 )
 async def compare_offer_eligibility(
     ctx: ToolContext, args: CompareArgs
@@ -164,8 +168,9 @@ async def analyze_qualification_funnel(ctx: ToolContext, args: FunnelArgs) -> po
     title="Analyze contact policy suppression",
     module="ai",
     routes=[DF],
-    description="How often contact policies suppress customers, by rule type and channel, per "
-    "day/week/month, with the top suppressing policies.",
+    description=(
+        "How often contact policies suppress customers by rule type and channel per period; top policies."
+    ),
 )
 async def analyze_suppression(ctx: ToolContext, args: SuppressionArgs) -> contacts.SuppressionAnalysis:
     async with repo_for(ctx) as repo:
@@ -179,8 +184,10 @@ async def analyze_suppression(ctx: ToolContext, args: SuppressionArgs) -> contac
     title="Analyze policy conflicts",
     module="ai",
     routes=[DF, DB],
-    description="Contradictory, shadowed and unreachable rules, policies blocking mandatory offers, "
-    "priority ties and broken experiments.",
+    description=(
+        "Contradictory, shadowed or unreachable rules and policies, "
+        "blocked mandatory offers, broken experiments."
+    ),
 )
 async def analyze_policy_conflicts(ctx: ToolContext, args: NoArgs) -> conflicts.ConflictsResult:
     async with repo_for(ctx) as repo:
@@ -192,8 +199,9 @@ async def analyze_policy_conflicts(ctx: ToolContext, args: NoArgs) -> conflicts.
     title="Analyze offer performance",
     module="ai",
     routes=[DF, DB],
-    description="Per-offer impressions, CTR, CVR and revenue vs the previous period, top/bottom "
-    "performers and suggested actions.",
+    description=(
+        "Per-offer impressions, CTR, CVR, revenue vs previous period; top/bottom performers and actions."
+    ),
 )
 async def analyze_offer_performance(
     ctx: ToolContext, args: PerformanceArgs
@@ -222,8 +230,9 @@ async def simulate_rule_change(ctx: ToolContext, args: RuleChangeArgs) -> popula
     title="Simulate frequency cap change",
     module="ai",
     routes=[DF],
-    description="Customers a new channel cap would unlock or suppress this period, history at each "
-    "cap and the fatigue risk.",
+    description=(
+        "Customers a new channel cap would unlock or newly suppress this period, and the fatigue risk."
+    ),
 )
 async def simulate_cap_change(ctx: ToolContext, args: CapChangeArgs) -> contacts.CapChangeResult:
     async with repo_for(ctx) as repo:
@@ -249,8 +258,7 @@ async def analyze_model_health(ctx: ToolContext, args: ModelArgs) -> modeling.Mo
     title="Explain model scoring",
     module="ai",
     routes=[AL],
-    description="A customer's score from a model: raw score, percentile among customers and signed "
-    "per-feature contributions.",
+    description="A customer's model score: raw score, percentile and signed per-feature contributions.",
 )
 async def explain_model_scoring(ctx: ToolContext, args: ModelCustomerArgs) -> modeling.ScoringExplanation:
     async with repo_for(ctx) as repo:
@@ -275,8 +283,7 @@ async def suggest_model_improvements(ctx: ToolContext, args: ModelArgs) -> model
     title="Detect model drift",
     module="ai",
     routes=[AL],
-    description="PSI/KS drift per predictor and of scores (reference vs recent customers), calibration "
-    "and a recommended action.",
+    description="PSI/KS drift per predictor and of scores, calibration check and a recommended action.",
 )
 async def detect_model_drift(ctx: ToolContext, args: ModelArgs) -> modeling.DriftResult:
     async with repo_for(ctx) as repo:
@@ -288,8 +295,10 @@ async def detect_model_drift(ctx: ToolContext, args: ModelArgs) -> modeling.Drif
     title="Run health check",
     module="ai",
     routes=[DF, DB],
-    description="Tenant health: models, conflicts, budget burn, suppression, stale entities, "
-    "experiments (cached 5 min).",
+    description=(
+        "Tenant health: models, conflicts, budget burn, suppression, "
+        "stale entities, experiments (5-min cache)."
+    ),
 )
 async def run_health_check(ctx: ToolContext, args: NoArgs) -> health.HealthCheckResult:
     async with repo_for(ctx) as repo:
@@ -300,8 +309,10 @@ async def run_health_check(ctx: ToolContext, args: NoArgs) -> health.HealthCheck
     "analyzeCrossModule",
     title="Analyze cross-module",
     module="ai",
-    description="Insights linking offers, policies and models (policy blocks a top offer, near-random "
-    "model in a live flow, zero-CVR offer), each with a one-click action.",
+    description=(
+        "Cross-module insights (policy blocks top offer, weak model "
+        "in live flow, zero-CVR spend) with actions."
+    ),
 )
 async def analyze_cross_module(ctx: ToolContext, args: NoArgs) -> health.CrossModuleResult:
     async with repo_for(ctx) as repo:

@@ -88,9 +88,14 @@ class Fixture:
         for channel_id in self.channels.values():
             await self._create(
                 Creative,
-                {"id": f"crv_{name}_{channel_id}", "name": f"{name} {channel_id}", "offer_id": row.id,
-                 "channel_id": channel_id, "status": "active"},
-            )  # fmt: skip
+                {
+                    "id": f"crv_{name}_{channel_id}",
+                    "name": f"{name} {channel_id}",
+                    "offer_id": row.id,
+                    "channel_id": channel_id,
+                    "status": "active",
+                },
+            )
         return str(row.id)
 
     async def rule(self, name: str, rule_type: str, config: dict[str, Any], **values: Any) -> str:
@@ -112,18 +117,28 @@ class Fixture:
     async def customers(self, rows: dict[str, dict[str, Any]]) -> None:
         schema = await self._create(
             DataSchema,
-            {"id": f"sch_{self.tenant}", "name": "customers", "display_name": "Customers",
-             "table_name": "ds_customers", "entity_type": "customer"},
-        )  # fmt: skip
+            {
+                "id": f"sch_{self.tenant}",
+                "name": "customers",
+                "display_name": "Customers",
+                "table_name": "ds_customers",
+                "entity_type": "customer",
+            },
+        )
         async with self.db.tenant(self.ctx) as repo:
             await repo.session.execute(
                 insert(SchemaRow),
                 [
-                    {"id": f"row_{self.tenant}_{key}", "tenant_id": self.tenant, "schema_id": schema.id,
-                     "row_key": key, "data": {"customer_id": key, **data}}
+                    {
+                        "id": f"row_{self.tenant}_{key}",
+                        "tenant_id": self.tenant,
+                        "schema_id": schema.id,
+                        "row_key": key,
+                        "data": {"customer_id": key, **data},
+                    }
                     for key, data in rows.items()
                 ],
-            )  # fmt: skip
+            )
 
     async def history(self, rows: list[dict[str, Any]]) -> None:
         """Interaction rows: ``{customer, when, channel?, offer?, type?, classification?, value?}``."""

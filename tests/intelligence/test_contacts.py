@@ -32,24 +32,44 @@ async def _ten_customers(fx: Fixture) -> Fixture:
     offer = await fx.offer("Promo")
     rows = []
     for customer, count in EMAIL_THIS_WEEK.items():
-        rows += [{"customer": customer, "channel": email, "offer": offer, "when": this_week(fx.now, k, count)}
-                 for k in range(1, count + 1)]  # fmt: skip
+        rows += [
+            {"customer": customer, "channel": email, "offer": offer, "when": this_week(fx.now, k, count)}
+            for k in range(1, count + 1)
+        ]
     # noise that must not count: other channels, last week, responses, recommendations
     rows += [{"customer": "C04", "channel": push, "offer": offer, "when": this_week(fx.now, 1, 2)}] * 3
     last_week = window_bounds("week", fx.now)[0] - timedelta(days=3)
     rows += [{"customer": "C02", "channel": email, "offer": offer, "when": last_week}] * 5
-    rows += [{"customer": "C05", "channel": email, "offer": offer, "when": this_week(fx.now, 1, 2),
-              "type": "click", "classification": "positive"}]  # fmt: skip
-    rows += [{"customer": "C03", "channel": email, "offer": offer, "when": this_week(fx.now, 1, 2),
-              "type": "recommendation"}] * 4  # fmt: skip
+    rows += [
+        {
+            "customer": "C05",
+            "channel": email,
+            "offer": offer,
+            "when": this_week(fx.now, 1, 2),
+            "type": "click",
+            "classification": "positive",
+        }
+    ]
+    rows += [
+        {
+            "customer": "C03",
+            "channel": email,
+            "offer": offer,
+            "when": this_week(fx.now, 1, 2),
+            "type": "recommendation",
+        }
+    ] * 4
     await fx.history(rows)
     return fx
 
 
 async def test_lowering_email_cap_3_to_2_suppresses_exactly_the_customers_at_2(fx: Fixture) -> None:
     await _ten_customers(fx)
-    out = await call(fx.db, "simulateFrequencyCapChange",
-                     {"channel": "email", "currentCap": 3, "newCap": 2, "period": "week"})  # fmt: skip
+    out = await call(
+        fx.db,
+        "simulateFrequencyCapChange",
+        {"channel": "email", "currentCap": 3, "newCap": 2, "period": "week"},
+    )
     assert out["channelId"] == "chn_Email"
     assert out["activeCustomers"] == 9
     assert out["blockedNow"] == 4  # C07..C10 (>= 3)
@@ -62,8 +82,11 @@ async def test_lowering_email_cap_3_to_2_suppresses_exactly_the_customers_at_2(f
 
 async def test_raising_email_cap_3_to_4_unlocks_exactly_those_at_3(fx: Fixture) -> None:
     await _ten_customers(fx)
-    out = await call(fx.db, "simulateFrequencyCapChange",
-                     {"channel": "Email", "currentCap": 3, "newCap": 4, "period": "week"})  # fmt: skip
+    out = await call(
+        fx.db,
+        "simulateFrequencyCapChange",
+        {"channel": "Email", "currentCap": 3, "newCap": 4, "period": "week"},
+    )
     assert out["customersUnlocked"] == 2 and out["sampleUnlocked"] == ["C07", "C08"]
     assert out["blockedNow"] == 4 and out["blockedAfter"] == 2
     assert out["customersNewlySuppressed"] == 0
@@ -85,11 +108,17 @@ async def test_cap_simulation_errors(fx: Fixture) -> None:
         )
     assert err.value.field == "channel" and "fax" in err.value.message
     with pytest.raises(ValidationError):
-        await call(fx.db, "simulateFrequencyCapChange",
-                   {"channel": "email", "currentCap": 3, "newCap": -1, "period": "week"})  # fmt: skip
+        await call(
+            fx.db,
+            "simulateFrequencyCapChange",
+            {"channel": "email", "currentCap": 3, "newCap": -1, "period": "week"},
+        )
     with pytest.raises(ValidationError):
-        await call(fx.db, "simulateFrequencyCapChange",
-                   {"channel": "email", "currentCap": 3, "newCap": 2, "period": "year"})  # fmt: skip
+        await call(
+            fx.db,
+            "simulateFrequencyCapChange",
+            {"channel": "email", "currentCap": 3, "newCap": 2, "period": "year"},
+        )
 
 
 async def test_weekly_email_cap_suppression_rate_per_week(fx: Fixture) -> None:
@@ -126,10 +155,14 @@ async def test_weekly_cap_read_per_day_counts_days_once_the_week_reaches_the_cap
 
 
 def test_fatigue_risk_reads_negatives_above_the_cap() -> None:
-    calm = [{"impressions": 1, "customerPeriods": 10, "positives": 1, "negatives": 1},
-            {"impressions": 3, "customerPeriods": 10, "positives": 3, "negatives": 3}]  # fmt: skip
-    tired = [{"impressions": 1, "customerPeriods": 10, "positives": 1, "negatives": 1},
-             {"impressions": 3, "customerPeriods": 10, "positives": 3, "negatives": 9}]  # fmt: skip
+    calm = [
+        {"impressions": 1, "customerPeriods": 10, "positives": 1, "negatives": 1},
+        {"impressions": 3, "customerPeriods": 10, "positives": 3, "negatives": 3},
+    ]
+    tired = [
+        {"impressions": 1, "customerPeriods": 10, "positives": 1, "negatives": 1},
+        {"impressions": 3, "customerPeriods": 10, "positives": 3, "negatives": 9},
+    ]
     assert fatigue(calm, 3, 2)[0] == "low"
     assert fatigue(calm, 3, 4)[0] == "medium"
     assert fatigue(tired, 3, 4)[0] == "high"

@@ -49,8 +49,9 @@ async def test_explain_one_offer_and_agreement_with_recommend(demo_db: Database)
     assert all(o["rank"] > 3 and o["score"] is not None and o["factors"] for o in ranked_out)
     rec = await demo(demo_db, "recommend", {"customerId": "C-0005", "channel": "web"})
     assert [d["offerId"] for d in rec["decisions"]] == selected
-    one = await demo(demo_db, "explainDecision",
-                     {"customerId": "C-0005", "channel": "web", "offerId": selected[0]})  # fmt: skip
+    one = await demo(
+        demo_db, "explainDecision", {"customerId": "C-0005", "channel": "web", "offerId": selected[0]}
+    )
     assert [o["offerId"] for o in one["offers"]] == [selected[0]]
     assert one["offers"][0]["rank"] == 1 and set(one["offers"][0]["factors"]) >= {"P", "R", "I", "E"}
     assert one["summary"].startswith(f"{one['offers'][0]['offerName']} is returned to C-0005 at rank 1")
@@ -81,9 +82,14 @@ async def test_compare_offer_eligibility_rows(demo_db: Database) -> None:
         assert row["blockedPolicies"][0]["policyName"] == EMAIL_CAP
         assert {r["ruleName"] for r in row["passedRules"]} >= {"Min Age 18", "Min Income $30k"}
     assert out["summary"] == {
-        "totalOffers": 2, "eligibleCount": 0, "ineligibleCount": 2, "failedQualification": 0,
-        "blockedByContactPolicy": 2, "blockedBySchedule": 0, "noCreatives": 0,
-    }  # fmt: skip
+        "totalOffers": 2,
+        "eligibleCount": 0,
+        "ineligibleCount": 2,
+        "failedQualification": 0,
+        "blockedByContactPolicy": 2,
+        "blockedBySchedule": 0,
+        "noCreatives": 0,
+    }
     assert out["bestOfferId"] is None
     with pytest.raises(ValidationError):
         await demo(demo_db, "compareOfferEligibility", {"customerId": "C-0001", "offerIds": ids[:1]})
