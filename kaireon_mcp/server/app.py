@@ -121,10 +121,13 @@ def wire_tool(spec: Tool) -> WireTool:
     """The tools/list entry of one registry tool: explicit, lean schemas straight from the registry."""
     return WireTool(
         name=spec.name,
-        title=spec.title,
+        title=spec.advertised_title(),
         description=spec.description,
         input_schema=spec.input_schema(),
-        output_schema=spec.output_schema(),
+        # outputSchema is not advertised: the context budget (tool-catalog 4) cannot carry it for
+        # 146 tools; results still carry structuredContent validated by the tool's output model,
+        # and `kaireon-mcp tools --json` publishes every output schema.
+        output_schema=None,
         annotations=ToolAnnotations.model_validate(spec.annotations()),
     )
 

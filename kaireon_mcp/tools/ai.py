@@ -69,8 +69,9 @@ class SettingsArgs(ToolInput):
     write=True,
     idempotent=True,
     min_role="admin",
-    description="Partially update analyzer settings; each section is validated alone and rejected sections "
-    "are listed in validationErrors. Returns the full merged settings.",
+    description=(
+        "Partially update analyzer settings; each section validated alone, rejected ones listed; returns all."
+    ),
 )
 async def update_analyzer_settings(ctx: ToolContext, args: SettingsArgs) -> dict[str, Any]:
     body = args.model_dump(exclude_none=True)
@@ -85,8 +86,10 @@ class ParseArgs(ToolInput):
     "parseRuleText",
     title="Parse a rule",
     module="ai",
-    description="Turn a plain-language targeting rule into proposed qualification_rule / contact_policy / "
-    "behavioral_metric entities plus warnings; creates nothing.",
+    description=(
+        "Turn plain-language targeting text into proposed rules, "
+        "policies and metrics plus warnings; creates nothing."
+    ),
 )
 async def parse_rule_text(ctx: ToolContext, args: ParseArgs) -> dict[str, Any]:
     return await parse_rule.parse_rule(ctx.db, ctx.principal, ai_services(ctx), args.text)
@@ -104,8 +107,9 @@ class AnalysisArgs(ToolInput):
     title="Run AI analysis",
     module="ai",
     min_role="editor",
-    description="Analyze segments, contact frequency or creative performance; over 5,000 rows it asks for "
-    "confirmation or hands the job to the ML worker. Results are stored as recommendations.",
+    description=(
+        "Analyze segments, contact frequency or creative results; >5,000 rows needs confirm or the ML worker."
+    ),
 )
 async def run_ai_analysis(ctx: ToolContext, args: AnalysisArgs) -> dict[str, Any]:
     request = AnalysisRequest(args.type, args.schemaId, args.confirmed, args.preferredTier)
@@ -122,8 +126,9 @@ class RecListArgs(ToolInput):
     "listAiRecommendations",
     title="List AI recommendations",
     module="ai",
-    description="AI-generated recommendations (policy, rule, segment, content), newest first; filter by "
-    "type and status.",
+    description=(
+        "AI-generated recommendations (policy, rule, segment, content), newest first; filter type/status."
+    ),
 )
 async def list_ai_recommendations(ctx: ToolContext, args: RecListArgs) -> dict[str, Any]:
     return await recommendations.list_recommendations(
@@ -141,8 +146,9 @@ class ApplyArgs(ToolInput):
     module="ai",
     write=True,
     min_role="admin",
-    description="Create the recommended entity as a draft (policy, rule, segment or creative) and mark the "
-    "recommendation applied; refuses one already applied.",
+    description=(
+        "Create an AI recommendation's entity as a draft (policy, rule, segment, creative); once only."
+    ),
 )
 async def apply_ai_recommendation(ctx: ToolContext, args: ApplyArgs) -> dict[str, Any]:
     return await recommendations.apply_recommendation(ctx.db, ctx.principal, args.recommendationId)
@@ -159,8 +165,9 @@ class ProposeArgs(ToolInput):
     module="ai",
     min_role="editor",
     open_world=True,
-    description="Ask the model for an RFC 6902 patch to a pipeline IR that implements an instruction; "
-    "validated on a copy with up to 3 retries, audited, nothing saved.",
+    description=(
+        "Ask the model for an RFC 6902 patch to a pipeline IR for an instruction; validated, nothing saved."
+    ),
 )
 async def propose_pipeline_ir_patch(ctx: ToolContext, args: ProposeArgs) -> dict[str, Any]:
     return await pipeline_patch.propose_ir_patch(
@@ -196,8 +203,10 @@ class NarrativeArgs(ToolInput):
     "generateDecisionNarrative",
     title="Explain a decision",
     module="ai",
-    description="Explain a stored decision trace for a regulator (audited), an agent (JSON) or the customer; "
-    "needs aiAnalyzerSettings.llmExplanationsEnabled.",
+    description=(
+        "Narrate a decision trace for a regulator (audited), an agent "
+        "or the customer; needs LLM explanations on."
+    ),
 )
 async def generate_decision_narrative(ctx: ToolContext, args: NarrativeArgs) -> dict[str, Any]:
     return await narratives.generate_narrative(

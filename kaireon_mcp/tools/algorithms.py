@@ -144,8 +144,7 @@ async def list_models(ctx: ToolContext, args: ListModelsIn) -> PageOut:
     title="Get model",
     module=MODULE,
     routes=AL,
-    description="Return one model: config, learned state (summarised when large), metrics, "
-    "predictors, version history.",
+    description="One model: config, learned state summary, metrics, predictors and version history.",
 )
 async def get_model(ctx: ToolContext, args: ModelIdIn) -> EntityOut:
     async with repo_for(ctx) as repo:
@@ -174,8 +173,7 @@ class CreateModelIn(AlgoInput):
     module=MODULE,
     write=True,
     routes=AL,
-    description="Register a scoring model (draft) with optional config and predictors; returns it "
-    "plus field warnings.",
+    description="Register a scoring model (draft) with optional config and predictors.",
 )
 async def create_model(ctx: ToolContext, args: CreateModelIn) -> EntityOut:
     async with repo_for(ctx) as repo:
@@ -225,8 +223,9 @@ class TrainIn(AlgoInput):
     module=MODULE,
     write=True,
     routes=AL,
-    description="Retrain a bayesian/logistic/GBM model on customer rows labelled by outcomes; returns "
-    "hold-out metrics.",
+    description=(
+        "Retrain a bayesian/logistic/GBM model on customer rows labelled by outcomes; hold-out metrics."
+    ),
 )
 async def train_model(ctx: ToolContext, args: TrainIn) -> TrainOut:
     async with repo_for(ctx) as repo:
@@ -275,8 +274,7 @@ async def promote_model(ctx: ToolContext, args: PromoteIn) -> PromoteOut:
     write=True,
     destructive=True,
     routes=AL,
-    description="Snapshot a version, then clear learned state, metrics and history; status back to "
-    "draft (not scorecards).",
+    description="Snapshot, then clear a model's learned state and metrics; back to draft (not scorecards).",
 )
 async def reset_model_learning(ctx: ToolContext, args: ModelIdIn) -> ResetOut:
     async with repo_for(ctx) as repo:
@@ -329,8 +327,9 @@ class ShapIn(AlgoInput):
     title="Compute SHAP values",
     module=MODULE,
     routes=AL,
-    description="Explain one decision's model score: per-feature contributions, baseline, rawMargin, "
-    "additivity residual.",
+    description=(
+        "Per-feature contributions of one decision's model score, with baseline and additivity residual."
+    ),
 )
 async def compute_shap_values(ctx: ToolContext, args: ShapIn) -> ShapOut:
     async with repo_for(ctx) as repo:

@@ -78,8 +78,13 @@ async def repo_for(ctx: ToolContext) -> AsyncIterator[Repository]:
 async def shared_transaction(ctx: ToolContext) -> AsyncIterator[ToolContext]:
     """A child context whose tool calls all run in one transaction (committed on success)."""
     async with ctx.db.tenant(ctx.principal) as repo:
-        yield ToolContext(db=ctx.db, principal=ctx.principal, settings=ctx.settings, route=ctx.route,
-                          services={**ctx.services, AMBIENT_REPO: repo})
+        yield ToolContext(
+            db=ctx.db,
+            principal=ctx.principal,
+            settings=ctx.settings,
+            route=ctx.route,
+            services={**ctx.services, AMBIENT_REPO: repo},
+        )
 
 
 def page_out(page: Page, items: list[dict[str, Any]] | None = None) -> PageOut:

@@ -132,8 +132,9 @@ class CreateFlowArgs(ToolInput):
     module="studio",
     write=True,
     routes=["DF", "TR"],
-    description="Create a decision flow; without draftConfig it starts from the Base NBA pipeline. "
-    "Publish it before recommend can run it.",
+    description=(
+        "Create a decision flow (default: the Base NBA pipeline); publish it before recommend runs it."
+    ),
 )
 async def create_decision_flow(ctx: ToolContext, args: CreateFlowArgs) -> EntityOut:
     nodes = args.draftConfig.nodes if args.draftConfig and args.draftConfig.nodes else base_flow_nodes()
@@ -173,8 +174,9 @@ class UpdateFlowArgs(ToolInput):
     module="studio",
     write=True,
     routes=["DF"],
-    description="Edit a flow's fields or whole draft pipeline (validated before saving); pass rowVersion "
-    "to avoid overwriting someone else's change.",
+    description=(
+        "Edit a flow's fields or whole draft pipeline (validated); pass rowVersion to avoid lost updates."
+    ),
 )
 async def update_decision_flow(ctx: ToolContext, args: UpdateFlowArgs) -> EntityOut:
     async with repo_for(ctx) as repo:
@@ -218,8 +220,9 @@ class PublishArgs(ToolInput):
     module="studio",
     write=True,
     routes=["DF"],
-    description="Publish the draft as a new immutable version that recommend will run (the flow becomes "
-    "active and protected); honours the tenant's publish-approval gate.",
+    description=(
+        "Publish the draft as a new immutable version that recommend runs (flow becomes active, protected)."
+    ),
 )
 async def publish_decision_flow(ctx: ToolContext, args: PublishArgs) -> EntityOut:
     async with repo_for(ctx) as repo:
@@ -286,8 +289,10 @@ def compact_pipeline(args: V2FlowArgs) -> list[dict[str, Any]]:
     module="studio",
     write=True,
     routes=["DF"],
-    description="Build a version-2 composable flow from a compact spec (scoring method, rank method, "
-    "maxCandidates) or a full node list; returns the draft for review before publishing.",
+    description=(
+        "Build a v2 flow from a compact spec (scoring, rank, "
+        "maxCandidates) or a node list; draft until published."
+    ),
 )
 async def create_v2_flow(ctx: ToolContext, args: V2FlowArgs) -> EntityOut:
     async with repo_for(ctx) as repo:
@@ -328,8 +333,9 @@ def _auto_position(nodes: list[dict[str, Any]], node_type: str) -> int:
     module="studio",
     write=True,
     routes=["DF"],
-    description="Insert a node into a flow's draft pipeline (auto-placed in its phase when position is "
-    "omitted); the pipeline is validated and the change audited.",
+    description=(
+        "Insert a node into a flow's draft pipeline (auto-placed in its phase without position); validated."
+    ),
 )
 async def add_node(ctx: ToolContext, args: AddNodeArgs) -> EntityOut:
     async with repo_for(ctx) as repo:
@@ -423,8 +429,9 @@ def _catalogue(mapping: dict[str, str] | Any) -> Catalogue:
     title="List scoring methods",
     module="studio",
     routes=["all"],
-    description="List the 4 scoring methods of the score node (priority_weighted, propensity, PRIE formula, "
-    "external endpoint).",
+    description=(
+        "List the score node's methods: priority_weighted, propensity, PRIE formula, external endpoint."
+    ),
 )
 async def list_scoring(ctx: ToolContext, args: NoArgs) -> Catalogue:
     return _catalogue(SCORING_METHODS)

@@ -228,8 +228,9 @@ async def _policies(repo: Repository, ids: list[str] | None) -> tuple[list[Any],
     title="Arbitrate contact-policy conflicts",
     module=MODULE,
     write=True,
-    description="Detect clashing contact policies and propose a stricter-first priority order; "
-    "apply:true updates the priorities.",
+    description=(
+        "Find clashing contact policies, propose a stricter-first priority order; apply:true sets it."
+    ),
 )
 async def arbitrate_policy_conflict(ctx: ToolContext, args: ArbitrateIn) -> dict[str, Any]:
     name = "playbook_arbitrate_policy_conflict"
@@ -343,8 +344,9 @@ async def _rule_report(
     title="Rebuild offer qualification",
     module=MODULE,
     write=True,
-    description="Suggest tighter/looser thresholds for an offer's numeric rules from conversion by "
-    "value band; apply:true updates them.",
+    description=(
+        "Suggest new thresholds for an offer's numeric rules from conversion by band; apply:true updates."
+    ),
 )
 async def rebuild_offer_qualification(ctx: ToolContext, args: RebuildQualificationIn) -> dict[str, Any]:
     name = "playbook_rebuild_offer_qualification"
@@ -432,8 +434,9 @@ class BootstrapIn(ApplyInput):
     title="Bootstrap an offer campaign",
     module=MODULE,
     write=True,
-    description="Scaffold category and sub-category (reused by name), offer, creative, optional rule and "
-    "journey; apply:true creates them atomically.",
+    description=(
+        "Scaffold category, sub-category, offer, creative, optional rule and journey; apply:true creates all."
+    ),
 )
 async def bootstrap_new_offer_campaign(ctx: ToolContext, args: BootstrapIn) -> dict[str, Any]:
     name = "playbook_bootstrap_new_offer_campaign"
@@ -515,8 +518,9 @@ def parse_bound(value: str | None, field: str, *, end: bool) -> datetime | None:
     title="Generate a DSAR export",
     module=MODULE,
     write=True,
-    description="GDPR Art. 15 export for one customer: profile, interactions, traces with narratives, "
-    "consent, journeys, experiments; audited.",
+    description=(
+        "GDPR Art. 15 export for one customer: profile, interactions, traces, consent, journeys; audited."
+    ),
 )
 async def generate_dsar_export(ctx: ToolContext, args: DsarIn) -> dict[str, Any]:
     name = "playbook_generate_dsar_export"
@@ -560,8 +564,9 @@ def _shadow_plan(challenger: Any) -> tuple[list[Step], str | None]:
     title="Run a shadow experiment",
     module=MODULE,
     write=True,
-    description="Replay recent decisions with champion vs challenger model: AUC uplift and a verdict. "
-    "apply:true sets the challenger to shadow.",
+    description=(
+        "Replay recent decisions, champion vs challenger model: AUC uplift, verdict; apply:true shadows it."
+    ),
 )
 async def run_shadow_experiment(ctx: ToolContext, args: ShadowIn) -> dict[str, Any]:
     name = "playbook_run_shadow_experiment"
@@ -594,8 +599,9 @@ async def _promotion_blockers(repo: Repository, model_id: str, champion_id: str 
     title="Promote a winning challenger",
     module=MODULE,
     write=True,
-    description="Z-test an experiment's challenger against its champion; apply:true promotes it only if "
-    "uplift >= minUplift and p < alpha.",
+    description=(
+        "Z-test an experiment's challenger; apply:true promotes it if uplift >= minUplift and p < alpha."
+    ),
 )
 async def promote_challenger_if_winning(ctx: ToolContext, args: PromoteIfWinningIn) -> dict[str, Any]:
     name = "playbook_promote_challenger_if_winning"

@@ -9,7 +9,9 @@ lookup, scope, role and write checks, validation, run, error mapping.
 from __future__ import annotations
 
 import inspect
+import json
 import logging
+import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, get_type_hints
@@ -124,23 +126,38 @@ class Tool:
         return not self.write
 
     def input_schema(self) -> dict[str, Any]:
-        schema = lean_schema(self.input_model.model_json_schema())
+        schema = lean_schema(inline_single_use_defs(self.input_model.model_json_schema()))
         schema.pop("description", None)  # the tool description already says it
         schema.setdefault("properties", {})
         return schema  # type: ignore[no-any-return]
 
     def output_schema(self) -> dict[str, Any] | None:
-        """Shallow typed schema; None when it would only say "an object" (no information, only tokens)."""
+        """The output model's field names (values unconstrained); None for generic entity results.
+
+        Every tools/list pays for output schemas, and a model needs the field names to read a
+        result, not their nested shapes; the full model still validates what the tool returns.
+        """
         if self.output_model is None:
             return None
-        schema = shallow_schema(self.output_model.model_json_schema(mode="serialization"))
-        return None if schema == {"type": "object"} else schema
+        fields = self.output_model.model_json_schema(mode="serialization").get("properties", {})
+        if set(fields) <= {"id"}:
+            return None
+        return {"type": "object", "properties": {name: {} for name in fields}}
+
+    def advertised_title(self) -> str | None:
+        """The title when it says more than the name (``listOffers`` already reads "list offers")."""
+        words = " ".join(re.findall(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])", self.name.replace("_", " ")))
+        return None if words.lower() == self.title.lower() else self.title
 
     def annotations(self) -> dict[str, Any]:
         """MCP hints; destructive/idempotent only mean something for write tools, so reads omit them."""
-        hints: dict[str, Any] = {"readOnlyHint": self.read_only, "openWorldHint": self.open_world}
+        hints: dict[str, Any] = {"readOnlyHint": self.read_only}
+        if self.open_world:
+            hints["openWorldHint"] = True  # only tools that reach an outside service (an LLM) say so
         if self.write:
-            hints.update(destructiveHint=self.destructive, idempotentHint=self.idempotent)
+            hints["destructiveHint"] = self.destructive
+            if self.idempotent:
+                hints["idempotentHint"] = True  # false is the protocol default
         return hints
 
     def exposed_on(self, code: str | None) -> bool:
@@ -155,7 +172,33 @@ class Tool:
 
 
 #: string-length bounds are enforced by the server's validation; advertising them costs tokens
-_ADVERTISED_NOISE = frozenset({"maxLength", "minLength"})
+_ADVERTISED_NOISE = frozenset({"maxLength", "minLength", "description"})
+
+
+def inline_single_use_defs(schema: dict[str, Any]) -> dict[str, Any]:
+    """Replace ``$ref``s to definitions used once by the definition itself (saves the names)."""
+    defs = schema.get("$defs") or {}
+    if not defs:
+        return schema
+    text = json.dumps(schema)
+    once = {name for name in defs if text.count(f'"#/$defs/{name}"') == 1}
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            name = ref.rsplit("/", 1)[-1] if isinstance(ref, str) else ""
+            if name in once:
+                return walk({**defs[name], **{k: v for k, v in node.items() if k != "$ref"}})
+            return {k: walk(v) for k, v in node.items() if k != "$defs"}
+        if isinstance(node, list):
+            return [walk(item) for item in node]
+        return node
+
+    out: dict[str, Any] = walk(schema)
+    kept = {name: walk(body) for name, body in defs.items() if name not in once}
+    if kept:
+        out["$defs"] = kept
+    return out
 
 
 def _without_null(options: list[Any]) -> list[Any]:
@@ -183,8 +226,14 @@ def lean_schema(schema: Any) -> Any:
             continue
         if (key == "default" and value is None) or (key == "additionalProperties" and value in (False, True)):
             continue
-        if key in _ADVERTISED_NOISE and not isinstance(value, dict):
+        if key in _ADVERTISED_NOISE and isinstance(value, str | int):
             continue
+        if key == "type" and "enum" in schema and isinstance(value, str):
+            continue  # the enum already says what the values are
+        if key == "default" and value is False and schema.get("type") == "boolean":
+            continue  # absent booleans are false
+        if key in {"minimum", "maximum"} and schema.get("default") in (20, 25, 50) and "type" in schema:
+            continue  # page-size bounds: the server clamps and refuses, the default says enough
         if key in {"properties", "$defs", "definitions"} and isinstance(value, dict):
             out[key] = {name: lean_schema(sub) for name, sub in value.items()}
         else:

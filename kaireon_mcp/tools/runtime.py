@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import Field
+from pydantic.json_schema import SkipJsonSchema
 
 from kaireon_mcp.core.decisioning.api import (
     RecommendRequest,
@@ -22,7 +23,14 @@ from kaireon_mcp.tools.registry import ToolContext, ToolInput, tool
 
 
 class RecommendArgs(RecommendRequest):
-    """Same body as POST /api/v1/recommend."""
+    """Same body as POST /api/v1/recommend; rarely needed fields are accepted but not advertised."""
+
+    channelId: SkipJsonSchema[str | None] = None
+    sessionId: SkipJsonSchema[str | None] = Field(None, max_length=64, pattern=r"^[A-Za-z0-9_-]*$")
+    locale: SkipJsonSchema[str | None] = None
+    currency: SkipJsonSchema[str | None] = None
+    excludeCreatives: SkipJsonSchema[list[str]] = Field(default_factory=list)
+    context: SkipJsonSchema[dict[str, Any]] = Field(default_factory=dict)
 
 
 @tool(
@@ -30,8 +38,10 @@ class RecommendArgs(RecommendRequest):
     title="Recommend offers",
     module="studio",
     write=True,
-    description="Run the decision flow for one customer (optionally channel/placement) and return ranked "
-    "offers with creatives, PRIE scores and recommendation/interaction ids; writes history rows.",
+    description=(
+        "Run the decision flow for a customer (optional "
+        "channel/placement): ranked offers, creatives, PRIE scores."
+    ),
 )
 async def recommend_tool(ctx: ToolContext, args: RecommendArgs) -> RecommendResponse:
     async with repo_for(ctx) as repo:
@@ -48,8 +58,10 @@ class OutcomeArgs(RespondRequest):
     module="studio",
     write=True,
     idempotent=True,
-    description="Record an impression/click/conversion/dismiss against a prior recommendation "
-    "(recommendationId + rank) so caps, learning and metrics update; idempotent per idempotencyKey.",
+    description=(
+        "Record impression/click/conversion/dismiss for a "
+        "recommendation (recommendationId + rank); idempotent."
+    ),
 )
 async def record_outcome(ctx: ToolContext, args: OutcomeArgs) -> RespondResponse:
     async with repo_for(ctx) as repo:
@@ -81,8 +93,9 @@ def _trace_summary(row: DecisionTrace) -> dict[str, Any]:
     "listDecisionTraces",
     title="List decision traces",
     module="studio",
-    description="List sampled decision traces (newest first) with funnel counts and selected offers; "
-    "filter by customerId or requestId (the recommendationId).",
+    description=(
+        "List decision traces (newest first) with funnel counts and picks; filter by customerId or requestId."
+    ),
 )
 async def list_traces(ctx: ToolContext, args: TraceListArgs) -> PageOut:
     async with repo_for(ctx) as repo:
@@ -119,8 +132,10 @@ class TraceArgs(ToolInput):
     "getDecisionTrace",
     title="Get decision trace",
     module="studio",
-    description="Return one decision trace: every node's in/out counts, qualification and contact-policy "
-    "results, scores with PRIE factors, and the node/rule/policy that dropped each offer.",
+    description=(
+        "One decision trace: node in/out counts, rule and policy "
+        "results, PRIE scores, why each offer was dropped."
+    ),
 )
 async def get_trace(ctx: ToolContext, args: TraceArgs) -> EntityOut:
     async with repo_for(ctx) as repo:
@@ -145,8 +160,10 @@ class HistoryArgs(ToolInput):
     "queryInteractionHistory",
     title="Query interaction history",
     module="studio",
-    description="Read a customer's recommendation, impression and outcome rows (newest first), "
-    "optionally by offer, channel, outcome and since-date.",
+    description=(
+        "A customer's recommendation, impression and outcome rows, "
+        "newest first; filter by offer/channel/outcome/date."
+    ),
 )
 async def query_history(ctx: ToolContext, args: HistoryArgs) -> PageOut:
     where = [Interaction.customer_id == args.customerId]

@@ -47,8 +47,9 @@ async def test_lists_every_tool_across_pages_and_calls_a_read_tool(
     assert len(names) == len(set(names)) and first.next_cursor is not None
     assert set(names) == {t.name for t in registry.all()}
     probe = next(t for t in tools if t.name == PROBE_READ)
-    assert probe.title == "Probe read" and probe.annotations and probe.annotations.read_only_hint is True
-    assert probe.input_schema["properties"]["label"]["type"] == "string" and probe.output_schema
+    # a title that only repeats the name is not advertised; outputSchema is not advertised (budget)
+    assert probe.title is None and probe.annotations and probe.annotations.read_only_hint is True
+    assert probe.input_schema["properties"]["label"]["type"] == "string" and probe.output_schema is None
     assert not result.is_error and result.structured_content is not None
     assert json.loads(result.content[0].text) == result.structured_content  # type: ignore[union-attr]
     assert (

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from kaireon_mcp.storage.db import Database
+from kaireon_mcp.storage.db import Database, alembic_config
 from kaireon_mcp.storage.tables import Base
 from tests.conftest import PG_URL, SECRET
 
@@ -26,10 +27,10 @@ async def test_sqlite_migrates_from_empty(tmp_path: Path) -> None:
         await db.migrate()
         tables = await _tables(db)
         assert {t.name for t in Base.metadata.sorted_tables} <= tables
+        head = ScriptDirectory.from_config(alembic_config()).get_current_head()
         async with db.engine.connect() as conn:
-            assert (
-                await conn.execute(text("SELECT version_num FROM alembic_version"))
-            ).scalar_one() == "0001"
+            version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar_one()
+        assert version == head
     finally:
         await db.dispose()
 

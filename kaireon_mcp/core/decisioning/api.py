@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 
 
 class Strict(BaseModel):
@@ -86,16 +87,16 @@ class RecommendResponse(BaseModel):
 class RespondRequest(Strict):
     customerId: str = Field(min_length=1, max_length=128)
     outcome: str | None = Field(None, description="outcome-type key, e.g. impression, click, conversion")
-    interactionType: str | None = Field(None, description="alias of outcome")
+    interactionType: SkipJsonSchema[str | None] = Field(None, description="legacy alias of outcome")
     idempotencyKey: str = Field(min_length=1, max_length=255)
     recommendationId: str | None = None
     rank: int | None = Field(None, ge=1)
     offerId: str | None = None
     creativeId: str | None = None
-    treatmentId: str | None = None
+    treatmentId: SkipJsonSchema[str | None] = None
     channelId: str | None = None
     placementId: str | None = None
-    interactionId: str | None = None
+    interactionId: SkipJsonSchema[str | None] = None
     direction: Literal["inbound", "outbound"] | None = None
     context: dict[str, Any] = Field(default_factory=dict)
     outcomeDetails: dict[str, Any] = Field(default_factory=dict)

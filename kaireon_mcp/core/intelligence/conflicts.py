@@ -18,7 +18,7 @@ from kaireon_mcp.core.decisioning.catalog import Catalog, load_catalog
 from kaireon_mcp.core.decisioning.nodes import schedule_block
 from kaireon_mcp.core.intelligence.common import iter_customers
 from kaireon_mcp.core.intelligence.contacts import CAP_TYPES, channel_ids
-from kaireon_mcp.core.intelligence.population import offer_view
+from kaireon_mcp.core.intelligence.population import CUSTOMER_ONLY_TYPES, offer_view
 from kaireon_mcp.core.operators import normalize_operator, to_number
 from kaireon_mcp.core.qualification import HARD_STAGES, RuleSpec, check_rule, scope_entries
 from kaireon_mcp.errors import KaireonError
@@ -28,7 +28,6 @@ from kaireon_mcp.storage.types import utcnow
 
 RULE_SAMPLE = 2000
 MIN_EVIDENCE = 20
-CUSTOMER_ONLY_TYPES = frozenset({"attribute_condition", "segment_required", "metric_condition"})
 SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
 
 

@@ -26,6 +26,7 @@ from kaireon_mcp.core.contact_policy import PolicySpec, cap_windows, window_boun
 from kaireon_mcp.core.decisioning.catalog import Catalog, load_catalog
 from kaireon_mcp.core.intelligence.common import (
     LOOKBACK_BUCKETS,
+    any_row,
     bucket_start,
     check_period,
     count_customers,
@@ -174,6 +175,27 @@ def _base_where(repo: Repository, since: datetime, until: datetime) -> list[Colu
     ]
 
 
+def _flags(counts: Any, limit: int, window_coarser: bool) -> Any:
+    """(cid, p, capped) per customer and reporting bucket.
+
+    When the cap's window is coarser than the reporting period, the window's count so far is a
+    running sum over the period buckets inside it (window function); otherwise each window sits
+    in one bucket and the customer is capped in the bucket when any of its windows is.
+    """
+    if window_coarser:
+        running = func.sum(counts.c.c).over(
+            partition_by=(counts.c.cid, counts.c.w), order_by=counts.c.p, rows=(None, 0)
+        )
+        return select(
+            counts.c.cid, counts.c.p, case((running >= limit, 1), else_=0).label("capped")
+        ).subquery()
+    return (
+        select(counts.c.cid, counts.c.p, func.max(case((counts.c.c >= limit, 1), else_=0)).label("capped"))
+        .group_by(counts.c.cid, counts.c.p)
+        .subquery()
+    )
+
+
 async def cap_series(
     repo: Repository,
     filters: list[ColumnElement[bool]],
@@ -185,28 +207,23 @@ async def cap_series(
 ) -> list[dict[str, Any]]:
     """Per reporting bucket: customers with contact in scope, and those at/over the cap."""
     p_bucket = bucket_start(repo, period, Interaction.timestamp).label("p")
-    w_bucket = bucket_start(repo, window, Interaction.timestamp).label("w")
+    same = window == period
+    w_bucket = p_bucket if same else bucket_start(repo, window, Interaction.timestamp).label("w")
+    columns = [Interaction.customer_id.label("cid"), p_bucket] + ([] if same else [w_bucket])
     counts = (
-        select(Interaction.customer_id.label("cid"), p_bucket, w_bucket, func.count().label("c"))
+        select(*columns, func.count().label("c"))
         .where(*_base_where(repo, since, until), impressions_only(), *filters)
-        .group_by(Interaction.customer_id, p_bucket, w_bucket)
+        .group_by(Interaction.customer_id, p_bucket, *([] if same else [w_bucket]))
         .subquery()
     )
-    running = func.sum(counts.c.c).over(
-        partition_by=(counts.c.cid, counts.c.w), order_by=counts.c.p, rows=(None, 0)
-    )
-    flagged = select(
-        counts.c.cid, counts.c.p, case((running >= limit, 1), else_=0).label("capped")
-    ).subquery()
-    per_customer = (
-        select(flagged.c.p, flagged.c.cid, func.max(flagged.c.capped).label("capped"))
-        .group_by(flagged.c.p, flagged.c.cid)
-        .subquery()
-    )
+    if same:
+        flagged = select(counts.c.p, case((counts.c.c >= limit, 1), else_=0).label("capped")).subquery()
+    else:
+        flagged = _flags(counts, limit, ORDER[window] > ORDER[period])
     stmt = (
-        select(per_customer.c.p, func.count(), func.sum(per_customer.c.capped))
-        .group_by(per_customer.c.p)
-        .order_by(per_customer.c.p)
+        select(flagged.c.p, func.count(), func.sum(flagged.c.capped))
+        .group_by(flagged.c.p)
+        .order_by(flagged.c.p)
     )
     return [
         {"periodStart": str(p), "customers": int(n), "capped": int(capped or 0), "rate": pct(capped or 0, n)}
@@ -242,6 +259,7 @@ def _snapshot_where(catalog: Catalog, policy: PolicySpec, now: datetime) -> list
         days = _days(config, "suppressForDays", "lookbackDays", default=90)
         return [
             *scope,
+            any_row(),
             Interaction.interaction_type.in_(outcomes),
             Interaction.timestamp > now - timedelta(days=days),
         ]
@@ -255,7 +273,7 @@ def _snapshot_where(catalog: Catalog, policy: PolicySpec, now: datetime) -> list
         )
         category = config.get("categoryId") or (policy.scope_id if policy.scope == "category" else None)
         where = [Interaction.category_id == category] if category else scope
-        return [*where, trigger, Interaction.timestamp > now - timedelta(days=days)]
+        return [*where, any_row(), trigger, Interaction.timestamp > now - timedelta(days=days)]
     if policy.rule_type == "mutual_exclusion":
         days = _days(config, "windowDays", default=7)
         others = [str(o) for o in config.get("excludeOfferIds") or []]
@@ -491,6 +509,7 @@ async def frequency_levels(
         .where(
             *_base_where(repo, since, until),
             Interaction.channel_id.in_(ids),
+            any_row(),
             Interaction.interaction_type != "recommendation",
         )
         .group_by(Interaction.customer_id, bucket)

@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 
 from kaireon_mcp.core.contact_policy import cap_windows, window_bounds
 from kaireon_mcp.core.decisioning.catalog import load_catalog
-from kaireon_mcp.core.intelligence.common import as_utc, count_customers, pct
+from kaireon_mcp.core.intelligence.common import as_utc, count_customers, impressions_only, pct
 from kaireon_mcp.core.intelligence.conflicts import analyze_policy_conflicts
 from kaireon_mcp.core.intelligence.contacts import CAP_TYPES, cap_filters, cap_series, channel_label
 from kaireon_mcp.core.intelligence.modeling import NEAR_RANDOM_AUC, WEAK_AUC, flows_using_models
@@ -238,7 +238,7 @@ async def _staleness_check(repo: Repository, now: datetime) -> HealthCheck:
         .where(
             Interaction.tenant_id == repo.ctx.tenant_id,
             Interaction.timestamp >= since,
-            Interaction.is_impression,
+            impressions_only(),
         )
         .group_by(Interaction.offer_id)
     )

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import distinct, func, select
 
 from kaireon_mcp.core.intelligence.common import (
+    any_row,
     as_utc,
     customer_context,
     customer_rows,
@@ -393,6 +394,7 @@ async def labelled_outcomes(repo: Repository) -> dict[str, int]:
         select(Interaction.classification, func.count(), func.count(distinct(Interaction.customer_id)))
         .where(
             Interaction.tenant_id == repo.ctx.tenant_id,
+            any_row(),
             Interaction.classification.in_(("positive", "negative")),
         )
         .group_by(Interaction.classification)
@@ -566,6 +568,7 @@ async def converted(repo: Repository, start: datetime, end: datetime) -> set[str
         select(Interaction.customer_id)
         .where(
             Interaction.tenant_id == repo.ctx.tenant_id,
+            any_row(),
             Interaction.classification == "positive",
             Interaction.timestamp >= start,
             Interaction.timestamp < end,

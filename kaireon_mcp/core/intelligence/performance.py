@@ -19,6 +19,7 @@ from kaireon_mcp.core.intelligence.common import (
     CLICK_TYPES,
     CONVERSION_TYPES,
     PERIOD_DAYS,
+    any_row,
     check_period,
     impressions_only,
     pct,
@@ -84,6 +85,7 @@ async def offer_kpis(repo: Repository, now: datetime, days: int) -> dict[str, di
         select(Interaction.offer_id, *_period_columns(current, end), *_period_columns(previous, current))
         .where(
             Interaction.tenant_id == repo.ctx.tenant_id,
+            any_row(),
             Interaction.timestamp >= previous,
             Interaction.timestamp < end,
             Interaction.offer_id.is_not(None),

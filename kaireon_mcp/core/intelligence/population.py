@@ -367,6 +367,32 @@ def _eligible_count(rules: list[RuleSpec], views: list[CandidateView], cust: Cus
     return sum(evaluate_rules(rules, v, cust).passed for v in views)
 
 
+#: rule types whose verdict depends on the customer alone, not on the candidate offer
+CUSTOMER_ONLY_TYPES = frozenset({"attribute_condition", "segment_required", "metric_condition"})
+
+
+def _per_view(
+    pair: tuple[RuleSpec, RuleSpec], views: list[CandidateView], cust: CustomerContext, fast: bool
+) -> list[tuple[bool, bool, bool, bool]]:
+    """(applies before, applies after, passes before, passes after) per view; a rule that does not
+    apply passes. ``fast``: a customer-only rule with unchanged scope is checked once, not per view."""
+    before_rule, after_rule = pair
+    segments = customer_segments(cust)
+    if fast:
+        on = [rule_applies(before_rule, v, segments) for v in views]
+        if not any(on):
+            return [(False, False, True, True)] * len(views)
+        b, a = check_rule(before_rule, views[0], cust).passed, check_rule(after_rule, views[0], cust).passed
+        return [(o, o, b or not o, a or not o) for o in on]
+    out = []
+    for view in views:
+        b_on, a_on = rule_applies(before_rule, view, segments), rule_applies(after_rule, view, segments)
+        b_ok = not b_on or check_rule(before_rule, view, cust).passed
+        a_ok = not a_on or check_rule(after_rule, view, cust).passed
+        out.append((b_on, a_on, b_ok, a_ok))
+    return out
+
+
 def _simulate_customer(
     sim: _Sim,
     pair: tuple[RuleSpec, RuleSpec],
@@ -375,20 +401,13 @@ def _simulate_customer(
     cust: CustomerContext,
     structural: bool,
 ) -> None:
-    before_rule, after_rule = pair
-    segments = customer_segments(cust)
+    """Reach of the rule itself, then full qualification only on the views whose verdict flips."""
     sim.customers += 1
-    flipped = []
-    reach = [False, False, True, True]  # covered before/after, passing before/after
-    for view in views:
-        b_on, a_on = rule_applies(before_rule, view, segments), rule_applies(after_rule, view, segments)
-        b_ok = not b_on or check_rule(before_rule, view, cust).passed
-        a_ok = not a_on or check_rule(after_rule, view, cust).passed
-        reach = [reach[0] or b_on, reach[1] or a_on, reach[2] and b_ok, reach[3] and a_ok]
-        if structural or b_ok != a_ok:
-            flipped.append(view)
-    sim.reach_before += reach[0] and reach[2]
-    sim.reach_after += reach[1] and reach[3]
+    fast = not structural and pair[0].rule_type in CUSTOMER_ONLY_TYPES
+    verdicts = _per_view(pair, views, cust, fast)
+    sim.reach_before += any(v[0] for v in verdicts) and all(v[2] for v in verdicts)
+    sim.reach_after += any(v[1] for v in verdicts) and all(v[3] for v in verdicts)
+    flipped = [view for view, v in zip(views, verdicts, strict=True) if structural or v[2] != v[3]]
     if not flipped:
         return
     before = [evaluate_rules(rule_sets[0], v, cust).passed for v in flipped]
