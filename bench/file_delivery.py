@@ -21,9 +21,15 @@ COLUMNS = ["customerId", "rank", "offerId", "offerName", "score", "channelId", "
 
 def rows(n: int) -> Iterator[dict[str, Any]]:
     for i in range(n):
-        yield {"customerId": f"C-{i // 3:07d}", "rank": i % 3 + 1, "offerId": f"off_{i % 10}",
-               "offerName": f"Offer {i % 10}, \"quoted\"", "score": round((i % 997) / 997, 6),
-               "channelId": "chn_email", "recommendationId": f"rec_{i // 3:09d}"}
+        yield {
+            "customerId": f"C-{i // 3:07d}",
+            "rank": i % 3 + 1,
+            "offerId": f"off_{i % 10}",
+            "offerName": f'Offer {i % 10}, "quoted"',
+            "score": round((i % 997) / 997, 6),
+            "channelId": "chn_email",
+            "recommendationId": f"rec_{i // 3:09d}",
+        }
 
 
 def main() -> None:
@@ -36,7 +42,9 @@ def main() -> None:
             path = Path(tmp) / f"out.{fmt}"
             tracemalloc.start()
             started = time.perf_counter()
-            written = write_records(path, fmt, COLUMNS, rows(args.rows), {"widths": [10, 2, 8, 24, 10, 10, 14]})
+            written = write_records(
+                path, fmt, COLUMNS, rows(args.rows), {"widths": [10, 2, 8, 24, 10, 10, 14]}
+            )
             elapsed = time.perf_counter() - started
             peak = tracemalloc.get_traced_memory()[1] / 1e6
             tracemalloc.stop()

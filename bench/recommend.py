@@ -26,7 +26,9 @@ async def run(url: str, calls: int, customers: int) -> None:
     ctx = TenantContext(tenant_id="demo")
     timings = []
     for i in range(calls):
-        request = RecommendRequest(customerId=f"C-{(i % customers) + 1:04d}", channel=("web", "email", "in_app")[i % 3])
+        request = RecommendRequest(
+            customerId=f"C-{(i % customers) + 1:04d}", channel=("web", "email", "in_app")[i % 3]
+        )
         started = time.perf_counter()
         async with db.tenant(ctx) as repo:
             await recommend(repo, request)
@@ -34,8 +36,10 @@ async def run(url: str, calls: int, customers: int) -> None:
     await db.dispose()
     timings.sort()
     q = statistics.quantiles(timings, n=100)
-    print(f"{db.dialect}: {calls} recommend calls (incl. commit of history rows + trace): "
-          f"p50 {q[49]:.1f} ms, p95 {q[94]:.1f} ms, p99 {q[98]:.1f} ms, max {timings[-1]:.1f} ms")
+    print(
+        f"{db.dialect}: {calls} recommend calls (incl. commit of history rows + trace): "
+        f"p50 {q[49]:.1f} ms, p95 {q[94]:.1f} ms, p99 {q[98]:.1f} ms, max {timings[-1]:.1f} ms"
+    )
 
 
 def main() -> None:

@@ -96,4 +96,6 @@ def make_tool_ctx(db: Database, tenant: str = "demo", role: str = "admin", route
         import dataclasses
 
         settings = dataclasses.replace(settings, **env)  # type: ignore[arg-type]
-    return ToolContext(db=db, principal=TenantContext(tenant_id=tenant, role=role), settings=settings, route=route)
+    return ToolContext(
+        db=db, principal=TenantContext(tenant_id=tenant, role=role), settings=settings, route=route
+    )
