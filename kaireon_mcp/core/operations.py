@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Final
@@ -623,10 +623,21 @@ async def apply_payload(repo: Repository, request: ApprovalRequest) -> dict[str,
     return {"entityType": request.entity_type, "entityId": request.entity_id, "action": action}
 
 
+Applier = Callable[[ApprovalRequest], Awaitable[dict[str, Any]]]
+
+
 async def decide_approval(
-    repo: Repository, approval_id: str, action: str, comments: str = ""
+    repo: Repository,
+    approval_id: str,
+    action: str,
+    comments: str = "",
+    appliers: Mapping[str, Applier] | None = None,
 ) -> dict[str, Any]:
-    """Decide the first pending stage; approving the last stage applies the payload."""
+    """Decide the first pending stage; approving the last stage applies the payload.
+
+    ``appliers`` carry out approved changes of entity types this module does not own (a
+    queued playbook plan), inside the same transaction as the decision.
+    """
     if action not in ("approve", "reject"):
         raise ValidationError("action must be approve or reject", field="action")
     request = await repo.get(ApprovalRequest, approval_id)
@@ -656,7 +667,13 @@ async def decide_approval(
     }
     last = all(s["status"] == "approved" for s in stages)
     status = "rejected" if action == "reject" else ("approved" if last else "pending")
-    applied = await apply_payload(repo, request) if status == "approved" else None
+    applier = (appliers or {}).get(request.entity_type)
+    if status != "approved":
+        applied = None
+    elif applier is not None:
+        applied = await applier(request)
+    else:
+        applied = await apply_payload(repo, request)
     changes: dict[str, Any] = {
         "stages": stages,
         "status": status,

@@ -10,7 +10,9 @@ from typing import Any, Literal
 from pydantic import Field
 
 from kaireon_mcp.core import operations as ops
-from kaireon_mcp.tools.common import EntityOut, entity_out, repo_for
+from kaireon_mcp.storage.tables import ApprovalRequest
+from kaireon_mcp.tools.common import AMBIENT_REPO, EntityOut, entity_out, repo_for
+from kaireon_mcp.tools.playbooks import run_approved
 from kaireon_mcp.tools.registry import NoArgs, ToolContext, ToolInput, tool
 
 
@@ -153,7 +155,21 @@ class DecideIn(ToolInput):
 )
 async def decide_approval(ctx: ToolContext, args: DecideIn) -> EntityOut:
     async with repo_for(ctx) as repo:
-        return entity_out(await ops.decide_approval(repo, args.approvalId, args.action, args.comments or ""))
+        joined = ToolContext(
+            db=ctx.db,
+            principal=ctx.principal,
+            settings=ctx.settings,
+            route=ctx.route,
+            services={**ctx.services, AMBIENT_REPO: repo},
+        )
+
+        async def apply_playbook(request: ApprovalRequest) -> dict[str, Any]:
+            return await run_approved(joined, dict(request.payload or {}))
+
+        decided = await ops.decide_approval(
+            repo, args.approvalId, args.action, args.comments or "", {"playbook": apply_playbook}
+        )
+        return entity_out(decided)
 
 
 @tool(

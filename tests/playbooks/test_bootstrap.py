@@ -245,3 +245,11 @@ async def test_an_approved_payload_applies_the_reviewed_plan(demo_db: Database) 
     assert await count(demo_db, Offer, Offer.name == "Pumpkin Spice Promo") == 1
     [entry] = await audit_actions(demo_db)
     assert entry.action == "playbook.bootstrap_new_offer_campaign" and entry.changes["plan"] == EXPECTED_PLAN
+
+
+async def test_decide_approval_applies_a_queued_playbook(demo_db: Database) -> None:
+    queued = await call(demo_db, NAME, campaign(apply=True), governed=True)
+    decided = await call(demo_db, "decideApproval", {"approvalId": queued["approvalId"], "action": "approve"})
+    assert decided["status"] == "approved" and decided["applied"]["applied"] is True
+    assert await count(demo_db, Offer, Offer.name == "Pumpkin Spice Promo") == 1
+    assert "playbook.bootstrap_new_offer_campaign" in [e.action for e in await audit_actions(demo_db)]
