@@ -234,7 +234,17 @@ async def cmd_tools(args: argparse.Namespace) -> int:
         {"name": t.name, "rw": "W" if t.write else "R", "title": t.title, "module": t.module} for t in tools
     ]
     if args.json:
-        print(json.dumps(rows, indent=2))
+        detailed = [
+            {
+                **row,
+                "description": t.description,
+                "annotations": t.annotations(),
+                "inputSchema": t.input_schema(),
+                "outputSchema": t.documented_output_schema(),
+            }
+            for row, t in zip(rows, tools, strict=True)
+        ]
+        print(json.dumps(detailed, indent=2))
         return 0
     width = max((len(row["name"]) for row in rows), default=4)
     for row in rows:
@@ -315,6 +325,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE if exc.code in {"VALIDATION", "NOT_FOUND"} else EXIT_FAILURE
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # e.g. `kaireon-mcp tools | head`
+        return 0
     except Exception as exc:  # noqa: BLE001 - the CLI edge maps every fault to one line
         if debug:
             raise

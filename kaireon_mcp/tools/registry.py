@@ -144,6 +144,12 @@ class Tool:
             return None
         return {"type": "object", "properties": {name: {} for name in fields}}
 
+    def documented_output_schema(self) -> dict[str, Any] | None:
+        """The typed (shallow) output schema published by ``kaireon-mcp tools --json``."""
+        if self.output_model is None:
+            return None
+        return shallow_schema(self.output_model.model_json_schema(mode="serialization"))
+
     def advertised_title(self) -> str | None:
         """The title when it says more than the name (``listOffers`` already reads "list offers")."""
         words = " ".join(re.findall(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])", self.name.replace("_", " ")))
