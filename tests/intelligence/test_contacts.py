@@ -168,3 +168,19 @@ def test_fatigue_risk_reads_negatives_above_the_cap() -> None:
     assert fatigue(tired, 3, 4)[0] == "high"
     assert fatigue(calm, 3, 6)[0] == "high"  # doubling the cap
     assert fatigue([], 3, 4)[0] == "medium"
+
+
+async def test_daily_cap_read_per_week_counts_a_customer_once_per_capped_week(fx: Fixture) -> None:
+    email = await fx.channel("Email", "email")
+    await fx.policy("Email 2 per day", "frequency_cap", {"maxPerDay": 2}, scope="channel", scope_id=email)
+    monday = window_bounds("week", fx.now)[0] - timedelta(days=7)
+    rows = [{"customer": "A", "channel": email, "when": monday + timedelta(hours=h)} for h in (8, 9, 32, 33)]
+    rows += [
+        {"customer": "B", "channel": email, "when": monday + timedelta(days=d, hours=9)} for d in range(3)
+    ]
+    await fx.history(rows)  # A hits 2/day on Monday and Tuesday, B never
+    out = await call(fx.db, "analyzeContactPolicySuppression", {"period": "week"})
+    [row] = out["policies"]
+    assert row["series"] == [
+        {"periodStart": monday.strftime("%Y-%m-%d"), "customers": 2, "capped": 1, "rate": 50.0}
+    ]

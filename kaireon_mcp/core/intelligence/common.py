@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Iterable
 from datetime import datetime, timedelta
 from typing import Any, Final, Literal
 
-from sqlalchemy import func, literal_column, select, true
+from sqlalchemy import Date, cast, func, literal_column, select, true
 from sqlalchemy.sql.elements import ColumnElement
 
 from kaireon_mcp.core.decisioning.profile import load_metrics, load_schema_attributes
@@ -89,6 +89,14 @@ def bucket_start(repo: Repository, period: str, column: Any) -> ColumnElement[An
             func.substr(column, 1, 10), literal_column("'-6 days'"), literal_column("'weekday 1'")
         )
     return func.substr(column, 1, 7).concat(literal_column("'-01'"))
+
+
+def bucket_of_day(repo: Repository, period: str, day: Any) -> ColumnElement[Any]:
+    """``bucket_start`` for a column already holding a ``YYYY-MM-DD`` bucket string."""
+    if dialect(repo) == "postgresql":
+        trunc = func.date_trunc(literal_column(f"'{period}'"), cast(day, Date))
+        return func.to_char(trunc, literal_column("'YYYY-MM-DD'"))
+    return bucket_start(repo, period, day)
 
 
 def dialect(repo: Repository) -> str:

@@ -27,6 +27,7 @@ from kaireon_mcp.core.decisioning.catalog import Catalog, load_catalog
 from kaireon_mcp.core.intelligence.common import (
     LOOKBACK_BUCKETS,
     any_row,
+    bucket_of_day,
     bucket_start,
     check_period,
     count_customers,
@@ -175,25 +176,77 @@ def _base_where(repo: Repository, since: datetime, until: datetime) -> list[Colu
     ]
 
 
-def _flags(counts: Any, limit: int, window_coarser: bool) -> Any:
-    """(cid, p, capped) per customer and reporting bucket.
+def _series_rows(rows: Any) -> list[dict[str, Any]]:
+    return [
+        {"periodStart": str(p), "customers": int(n), "capped": int(capped or 0), "rate": pct(capped or 0, n)}
+        for p, n, capped in rows
+    ]
 
-    When the cap's window is coarser than the reporting period, the window's count so far is a
-    running sum over the period buckets inside it (window function); otherwise each window sits
-    in one bucket and the customer is capped in the bucket when any of its windows is.
-    """
-    if window_coarser:
-        running = func.sum(counts.c.c).over(
-            partition_by=(counts.c.cid, counts.c.w), order_by=counts.c.p, rows=(None, 0)
-        )
-        return select(
-            counts.c.cid, counts.c.p, case((running >= limit, 1), else_=0).label("capped")
-        ).subquery()
-    return (
-        select(counts.c.cid, counts.c.p, func.max(case((counts.c.c >= limit, 1), else_=0)).label("capped"))
-        .group_by(counts.c.cid, counts.c.p)
+
+async def _same_window_series(
+    repo: Repository, where: list[ColumnElement[bool]], period: str, limit: int
+) -> list[dict[str, Any]]:
+    """Window = period: one count per (customer, bucket), capped when it reaches the limit."""
+    bucket = bucket_start(repo, period, Interaction.timestamp).label("p")
+    counts = (
+        select(bucket, func.count().label("c"))
+        .where(*where)
+        .group_by(Interaction.customer_id, bucket)
         .subquery()
     )
+    stmt = (
+        select(counts.c.p, func.count(), func.sum(case((counts.c.c >= limit, 1), else_=0)))
+        .group_by(counts.c.p)
+        .order_by(counts.c.p)
+    )
+    return _series_rows((await repo.session.execute(stmt)).all())
+
+
+async def _finer_window_series(
+    repo: Repository, where: list[ColumnElement[bool]], period: str, window: str, limit: int
+) -> list[dict[str, Any]]:
+    """Window finer than the period (a daily cap read per week): customers active per bucket, and
+    those with any window at the cap, found by a HAVING that leaves only the capped windows."""
+    bucket = bucket_start(repo, period, Interaction.timestamp).label("p")
+    active = select(bucket, func.count(distinct(Interaction.customer_id))).where(*where).group_by(bucket)
+    w_bucket = bucket_start(repo, window, Interaction.timestamp).label("w")
+    capped_windows = (
+        select(Interaction.customer_id.label("cid"), w_bucket)
+        .where(*where)
+        .group_by(Interaction.customer_id, w_bucket)
+        .having(func.count() >= limit)
+        .subquery()
+    )
+    outer = bucket_of_day(repo, period, capped_windows.c.w).label("p")
+    capped = select(outer, func.count(distinct(capped_windows.c.cid))).group_by(outer)
+    hits = {str(p): int(n) for p, n in (await repo.session.execute(capped)).all()}
+    rows = sorted((str(p), int(n)) for p, n in (await repo.session.execute(active)).all())
+    return _series_rows((p, n, hits.get(p, 0)) for p, n in rows)
+
+
+async def _coarser_window_series(
+    repo: Repository, where: list[ColumnElement[bool]], period: str, window: str, limit: int
+) -> list[dict[str, Any]]:
+    """Window coarser than the period (a weekly cap read per day): the window's running count over
+    its period buckets (window function); capped from the bucket where it reaches the limit."""
+    p_bucket = bucket_start(repo, period, Interaction.timestamp).label("p")
+    w_bucket = bucket_start(repo, window, Interaction.timestamp).label("w")
+    counts = (
+        select(Interaction.customer_id.label("cid"), p_bucket, w_bucket, func.count().label("c"))
+        .where(*where)
+        .group_by(Interaction.customer_id, p_bucket, w_bucket)
+        .subquery()
+    )
+    running = func.sum(counts.c.c).over(
+        partition_by=(counts.c.cid, counts.c.w), order_by=counts.c.p, rows=(None, 0)
+    )
+    flagged = select(counts.c.p, case((running >= limit, 1), else_=0).label("capped")).subquery()
+    stmt = (
+        select(flagged.c.p, func.count(), func.sum(flagged.c.capped))
+        .group_by(flagged.c.p)
+        .order_by(flagged.c.p)
+    )
+    return _series_rows((await repo.session.execute(stmt)).all())
 
 
 async def cap_series(
@@ -206,29 +259,12 @@ async def cap_series(
     until: datetime,
 ) -> list[dict[str, Any]]:
     """Per reporting bucket: customers with contact in scope, and those at/over the cap."""
-    p_bucket = bucket_start(repo, period, Interaction.timestamp).label("p")
-    same = window == period
-    w_bucket = p_bucket if same else bucket_start(repo, window, Interaction.timestamp).label("w")
-    columns = [Interaction.customer_id.label("cid"), p_bucket] + ([] if same else [w_bucket])
-    counts = (
-        select(*columns, func.count().label("c"))
-        .where(*_base_where(repo, since, until), impressions_only(), *filters)
-        .group_by(Interaction.customer_id, p_bucket, *([] if same else [w_bucket]))
-        .subquery()
-    )
-    if same:
-        flagged = select(counts.c.p, case((counts.c.c >= limit, 1), else_=0).label("capped")).subquery()
-    else:
-        flagged = _flags(counts, limit, ORDER[window] > ORDER[period])
-    stmt = (
-        select(flagged.c.p, func.count(), func.sum(flagged.c.capped))
-        .group_by(flagged.c.p)
-        .order_by(flagged.c.p)
-    )
-    return [
-        {"periodStart": str(p), "customers": int(n), "capped": int(capped or 0), "rate": pct(capped or 0, n)}
-        for p, n, capped in (await repo.session.execute(stmt)).all()
-    ]
+    where = [*_base_where(repo, since, until), impressions_only(), *filters]
+    if window == period:
+        return await _same_window_series(repo, where, period, limit)
+    if ORDER[window] < ORDER[period]:
+        return await _finer_window_series(repo, where, period, window, limit)
+    return await _coarser_window_series(repo, where, period, window, limit)
 
 
 async def _distinct_customers(repo: Repository, where: list[ColumnElement[bool]]) -> int:
@@ -393,7 +429,11 @@ def _suppression_insights(rows: list[PolicySuppressionRow], total: int) -> list[
 
 
 async def analyze_contact_policy_suppression(
-    repo: Repository, *, channel: str | None = None, period: str | None = None, now: datetime | None = None
+    repo: Repository,
+    *,
+    channel: str | None = None,
+    period: str | None = None,
+    now: datetime | None = None,
 ) -> SuppressionAnalysis:
     period = check_period(period)
     now = now or utcnow()
