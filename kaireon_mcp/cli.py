@@ -264,7 +264,7 @@ async def cmd_serve(args: argparse.Namespace) -> int:
     scope = _scope_flags(args, check_names=True)
     db = await prepare(settings)
     try:
-        app = create_app(db, settings, scope=scope, mcp_host=args.host)
+        app = create_app(db, settings, scope=scope, mcp_host=args.host, background_jobs=True)
         config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", lifespan="on")
         print(f"kaireon-mcp: serving http://{args.host}:{args.port} (MCP /mcp, /api/v1)", file=sys.stderr)
         await uvicorn.Server(config).serve()

@@ -34,3 +34,22 @@ async def prepare(settings: Settings | None = None, *, auto_seed: bool = True) -
 async def _is_empty(db: Database) -> bool:
     async with db.session() as session:
         return int((await session.execute(select(func.count()).select_from(Tenant))).scalar_one()) == 0
+
+
+async def journey_scheduler(db: Database, interval_s: float = 60.0) -> None:
+    """Background pass of the journey runtime for every tenant, until cancelled."""
+    import asyncio
+
+    from kaireon_mcp.core.decisioning.journeys import advance_journeys
+    from kaireon_mcp.storage.context import TenantContext
+
+    while True:
+        async with db.session() as session:
+            tenants = list((await session.execute(select(Tenant.id))).scalars())
+        for tenant in tenants:
+            try:
+                async with db.tenant(TenantContext(tenant_id=tenant, auth_kind="scheduler")) as repo:
+                    await advance_journeys(repo)
+            except Exception:  # noqa: BLE001 - one tenant's fault must not stop the others
+                log.exception("journey pass failed for tenant %s", tenant)
+        await asyncio.sleep(interval_s)

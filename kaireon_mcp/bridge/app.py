@@ -7,6 +7,7 @@ document always agree.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import os
@@ -35,6 +36,7 @@ from kaireon_mcp.core.ai.ml_worker import MLWorkerClient
 from kaireon_mcp.core.ai.services import AiServices
 from kaireon_mcp.errors import KaireonError, RateLimitedError
 from kaireon_mcp.llm.client import make_client
+from kaireon_mcp.runtime import journey_scheduler
 from kaireon_mcp.server.http import MCP_PATHS, build_mcp_http
 from kaireon_mcp.storage.db import Database
 from kaireon_mcp.tools import load_all
@@ -110,6 +112,7 @@ def create_app(
     env: Mapping[str, str] | None = None,
     mount_mcp: bool = True,
     mcp_host: str = "127.0.0.1",
+    background_jobs: bool = False,
 ) -> Starlette:
     """Build the bridge.
 
@@ -118,6 +121,7 @@ def create_app(
         services: AI collaborators; default from ``env`` (``os.environ``) with real SDK clients.
         limiter: rate limiter; default Redis when ``KAIREON_REDIS_URL`` is set, else in-process.
         mount_mcp: serve MCP Streamable HTTP at ``/mcp`` and ``/api/v1/mcp``.
+        background_jobs: run the journey scheduler while the app lives (``serve`` turns it on).
     """
     load_all()
     state = BridgeState(
@@ -139,9 +143,12 @@ def create_app(
         async with contextlib.AsyncExitStack() as stack:
             if mcp_lifespan is not None:
                 await stack.enter_async_context(mcp_lifespan(_app))
+            jobs = asyncio.create_task(journey_scheduler(db)) if background_jobs else None
             try:
                 yield
             finally:
+                if jobs is not None:
+                    jobs.cancel()
                 await state.limiter.aclose()
 
     app = Starlette(
