@@ -111,3 +111,12 @@ async def test_rule_change_errors_and_warnings(fx: Fixture) -> None:
             {"ruleId": "qr_Adult", "proposedChange": {"field": "customer.height", "newValue": 1}},
         )
     assert bad.value.field == "proposedChange.field"
+
+
+async def test_structural_change_reruns_the_whole_rule_set(fx: Fixture) -> None:
+    await _population(fx)
+    change = {"field": "stage", "oldValue": None, "newValue": "match"}
+    out = await call(fx.db, "simulateRuleChange", {"ruleId": "qr_Income 50k", "proposedChange": change})
+    assert out["after"]["stage"] == "match"
+    assert out["pairsGained"] == 5 and out["pairsLost"] == 0  # A03-A07 now get Promo; Gold still needs 85k
+    assert out["customersGainingFirstOffer"] == 5

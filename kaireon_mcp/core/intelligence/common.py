@@ -179,14 +179,41 @@ def merge_schema_rows(rows: Iterable[tuple[str, dict[str, Any]]]) -> dict[str, A
     return attributes
 
 
-async def _batch_keys(repo: Repository, after: str | None, size: int) -> list[str]:
-    stmt = select(SchemaRow.row_key).where(
-        repo.tenant_filter(SchemaRow), SchemaRow.schema_id.in_(_customer_schemas(repo))
+async def _customer_schema_order(repo: Repository) -> dict[str, tuple[int, str]]:
+    """Customer schema id -> (merge order, name); the oldest schema wins bare keys, as in enrich."""
+    stmt = (
+        select(DataSchema.id, DataSchema.name)
+        .where(DataSchema.id.in_(_customer_schemas(repo)))
+        .order_by(DataSchema.created_at, DataSchema.id)
+    )
+    rows = (await repo.session.execute(stmt)).all()
+    return {str(sid): (n, str(name)) for n, (sid, name) in enumerate(rows)}
+
+
+async def _row_batch(
+    repo: Repository, schemas: dict[str, tuple[int, str]], after: str | None, size: int
+) -> dict[str, dict[str, Any]]:
+    """Up to ``size`` customers after ``after``: one ordered range read on (tenant, row_key).
+
+    With several customer schemas a customer spans several rows, so a full read drops its last
+    key (it may be cut off) and the next batch starts there.
+    """
+    fetch = size * len(schemas)
+    stmt = select(SchemaRow.row_key, SchemaRow.schema_id, SchemaRow.data).where(
+        repo.tenant_filter(SchemaRow), SchemaRow.schema_id.in_(list(schemas))
     )
     if after is not None:
         stmt = stmt.where(SchemaRow.row_key > after)
-    stmt = stmt.group_by(SchemaRow.row_key).order_by(SchemaRow.row_key).limit(size)
-    return [str(k) for k in (await repo.session.execute(stmt)).scalars().all()]
+    rows = (await repo.session.execute(stmt.order_by(SchemaRow.row_key).limit(fetch))).all()
+    grouped: dict[str, list[tuple[int, str, dict[str, Any]]]] = {}
+    for key, schema_id, data in rows:
+        order, name = schemas[str(schema_id)]
+        grouped.setdefault(str(key), []).append((order, name, data))
+    if len(rows) == fetch and len(schemas) > 1 and len(grouped) > 1:
+        grouped.pop(next(reversed(grouped)))
+    return {
+        k: merge_schema_rows((n, d) for _, n, d in sorted(v, key=lambda r: r[0])) for k, v in grouped.items()
+    }
 
 
 async def customer_rows(repo: Repository, keys: list[str]) -> dict[str, dict[str, Any]]:
@@ -216,25 +243,26 @@ async def _batch_metrics(repo: Repository, keys: list[str]) -> dict[str, dict[st
 
 
 async def iter_customers(
-    repo: Repository, *, limit: int, batch: int = 2000, with_metrics: bool = False
+    repo: Repository, *, limit: int, batch: int = 5000, with_metrics: bool = False
 ) -> AsyncIterator[list[CustomerContext]]:
     """Customer contexts in id order, ``batch`` at a time, at most ``limit`` in all.
 
     Keyset pagination on ``row_key`` keeps each batch one indexed range read, so memory stays
     flat however large the tenant is.
     """
+    schemas = await _customer_schema_order(repo)
     after: str | None = None
     seen = 0
-    while seen < limit:
-        keys = await _batch_keys(repo, after, min(batch, limit - seen))
-        if not keys:
+    while schemas and seen < limit:
+        rows = await _row_batch(repo, schemas, after, min(batch, limit - seen))
+        if not rows:
             return
-        rows = await customer_rows(repo, keys)
+        keys = list(rows)
         metrics = await _batch_metrics(repo, keys) if with_metrics else {}
         yield [
             CustomerContext(
                 customer_id=key,
-                attributes={**rows.get(key, {}), **metrics.get(key, {})},
+                attributes={**rows[key], **metrics.get(key, {})},
                 metrics=metrics.get(key, {}),
             )
             for key in keys

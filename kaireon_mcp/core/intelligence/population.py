@@ -24,6 +24,7 @@ from kaireon_mcp.core.decisioning.flows import resolve_flow
 from kaireon_mcp.core.decisioning.nodes import _in_inventory
 from kaireon_mcp.core.intelligence.common import count_customers, iter_customers, pct
 from kaireon_mcp.core.qualification import (
+    HARD_STAGES,
     CandidateView,
     CustomerContext,
     RuleSpec,
@@ -31,6 +32,7 @@ from kaireon_mcp.core.qualification import (
     customer_segments,
     evaluate_rules,
     rule_applies,
+    scope_entries,
 )
 from kaireon_mcp.errors import NotFoundError, ValidationError
 from kaireon_mcp.storage.repository import Repository
@@ -363,27 +365,43 @@ class _Sim:
     last_offer: list[str] = field(default_factory=list)
 
 
-def _eligible_count(rules: list[RuleSpec], views: list[CandidateView], cust: CustomerContext) -> int:
-    return sum(evaluate_rules(rules, v, cust).passed for v in views)
-
-
 #: rule types whose verdict depends on the customer alone, not on the candidate offer
 CUSTOMER_ONLY_TYPES = frozenset({"attribute_condition", "segment_required", "metric_condition"})
 
 
-def _per_view(
-    pair: tuple[RuleSpec, RuleSpec], views: list[CandidateView], cust: CustomerContext, fast: bool
-) -> list[tuple[bool, bool, bool, bool]]:
+@dataclass(frozen=True)
+class _Change:
+    pair: tuple[RuleSpec, RuleSpec]
+    others: list[RuleSpec]
+    views: list[CandidateView]
+    structural: bool
+    #: applicability per view when it does not depend on the customer (computed once)
+    static_on: list[bool] | None = None
+
+    @property
+    def rule_sets(self) -> tuple[list[RuleSpec], list[RuleSpec]]:
+        return [*self.others, self.pair[0]], [*self.others, self.pair[1]]
+
+
+def _applies_everywhere_alike(rule: RuleSpec) -> bool:
+    """Whether the rule's applicability to a view ignores the customer (no segment scope)."""
+    return all(kind != "segment" for kind, _ in scope_entries(rule.scope, rule.scope_id, rule.scopes))
+
+
+def _per_view(change: _Change, cust: CustomerContext, fast: bool) -> list[tuple[bool, bool, bool, bool]]:
     """(applies before, applies after, passes before, passes after) per view; a rule that does not
     apply passes. ``fast``: a customer-only rule with unchanged scope is checked once, not per view."""
-    before_rule, after_rule = pair
-    segments = customer_segments(cust)
+    (before_rule, after_rule), views = change.pair, change.views
     if fast:
-        on = [rule_applies(before_rule, v, segments) for v in views]
+        on = change.static_on
+        if on is None:
+            segments = customer_segments(cust)
+            on = [rule_applies(before_rule, v, segments) for v in views]
         if not any(on):
             return [(False, False, True, True)] * len(views)
         b, a = check_rule(before_rule, views[0], cust).passed, check_rule(after_rule, views[0], cust).passed
         return [(o, o, b or not o, a or not o) for o in on]
+    segments = customer_segments(cust)
     out = []
     for view in views:
         b_on, a_on = rule_applies(before_rule, view, segments), rule_applies(after_rule, view, segments)
@@ -393,44 +411,47 @@ def _per_view(
     return out
 
 
-def _simulate_customer(
-    sim: _Sim,
-    pair: tuple[RuleSpec, RuleSpec],
-    rule_sets: tuple[list[RuleSpec], list[RuleSpec]],
-    views: list[CandidateView],
-    cust: CustomerContext,
-    structural: bool,
-) -> None:
-    """Reach of the rule itself, then full qualification only on the views whose verdict flips."""
+def _outcomes(
+    change: _Change, verdicts: list[tuple[bool, bool, bool, bool]], cust: CustomerContext
+) -> tuple[list[bool], list[bool]]:
+    """Whether each view qualifies before and after.
+
+    For a config change the other rules are evaluated once per view: ``evaluate_rules`` passes
+    exactly when no applicable hard rule fails (order only picks which failure is reported), so
+    the outcome is the others' verdict AND the changed rule's, when that rule is hard. A change
+    of priority, stage or scope re-runs the whole rule set before and after.
+    """
+    if change.structural:
+        before_set, after_set = change.rule_sets
+        return (
+            [evaluate_rules(before_set, v, cust).passed for v in change.views],
+            [evaluate_rules(after_set, v, cust).passed for v in change.views],
+        )
+    hard = change.pair[0].effective_stage in HARD_STAGES
+    others = [evaluate_rules(change.others, v, cust).passed for v in change.views]
+    before = [ok and (v[2] or not hard) for ok, v in zip(others, verdicts, strict=True)]
+    after = [ok and (v[3] or not hard) for ok, v in zip(others, verdicts, strict=True)]
+    return before, after
+
+
+def _simulate_customer(sim: _Sim, change: _Change, cust: CustomerContext) -> None:
+    """Reach of the rule itself; full outcomes only for customers whose verdict on some view flips."""
     sim.customers += 1
-    fast = not structural and pair[0].rule_type in CUSTOMER_ONLY_TYPES
-    verdicts = _per_view(pair, views, cust, fast)
+    fast = not change.structural and change.pair[0].rule_type in CUSTOMER_ONLY_TYPES
+    verdicts = _per_view(change, cust, fast)
     sim.reach_before += any(v[0] for v in verdicts) and all(v[2] for v in verdicts)
     sim.reach_after += any(v[1] for v in verdicts) and all(v[3] for v in verdicts)
-    flipped = [view for view, v in zip(views, verdicts, strict=True) if structural or v[2] != v[3]]
-    if not flipped:
+    if not change.structural and all(v[2] == v[3] for v in verdicts):
         return
-    before = [evaluate_rules(rule_sets[0], v, cust).passed for v in flipped]
-    after = [evaluate_rules(rule_sets[1], v, cust).passed for v in flipped]
+    before, after = _outcomes(change, verdicts, cust)
     sim.gained += sum(a and not b for b, a in zip(before, after, strict=True))
     sim.lost += sum(b and not a for b, a in zip(before, after, strict=True))
-    if before != after:
-        sim.affected.add(cust.customer_id)
-        _first_last(sim, rule_sets, views, cust, sum(after) - sum(before))
-
-
-def _first_last(
-    sim: _Sim,
-    rule_sets: tuple[list[RuleSpec], list[RuleSpec]],
-    views: list[CandidateView],
-    cust: CustomerContext,
-    delta: int,
-) -> None:
-    after_total = _eligible_count(rule_sets[1], views, cust)
-    before_total = after_total - delta
-    if before_total == 0 and after_total > 0:
+    if before == after:
+        return
+    sim.affected.add(cust.customer_id)
+    if not any(before) and any(after):
         sim.first_offer.append(cust.customer_id)
-    if before_total > 0 and after_total == 0:
+    if any(before) and not any(after):
         sim.last_offer.append(cust.customer_id)
 
 
@@ -452,19 +473,25 @@ async def simulate_rule_change(
     if before_rule.status != "active":
         warnings.append(f"rule is {before_rule.status}; simulated as if it were active")
         before_rule.status = "active"
-    after_rule, change, more = apply_change(before_rule, field_name, old_value, new_value)
+    after_rule, description, more = apply_change(before_rule, field_name, old_value, new_value)
     warnings += more
-    others = [r for r in catalog.rules if r.id != rule_id]
-    rule_sets = ([*others, before_rule], [*others, after_rule])
     offers = [o for o in catalog.offers.values() if o.get("status") == "active" and not o.get("mandatory")]
     views = _views_for(after_rule, offers, catalog)
+    static = _applies_everywhere_alike(before_rule)
+    change = _Change(
+        (before_rule, after_rule),
+        [r for r in catalog.rules if r.id != rule_id],
+        views,
+        field_name in STRUCTURAL_FIELDS,
+        [rule_applies(before_rule, v, frozenset()) for v in views] if static else None,
+    )
     sim = _Sim()
-    if views:
-        structural = field_name in STRUCTURAL_FIELDS
-        async for batch in iter_customers(repo, limit=sample_size, with_metrics=_uses_metrics(rule_sets[1])):
+    if change.views:
+        metrics = _uses_metrics(change.rule_sets[1])
+        async for batch in iter_customers(repo, limit=sample_size, with_metrics=metrics):
             for cust in batch:
-                _simulate_customer(sim, (before_rule, after_rule), rule_sets, views, cust, structural)
-    return _rule_change_result(before_rule, after_rule, change, sim, warnings, bool(views))
+                _simulate_customer(sim, change, cust)
+    return _rule_change_result(before_rule, after_rule, description, sim, warnings, bool(change.views))
 
 
 def _spec_view(rule: RuleSpec) -> dict[str, Any]:
