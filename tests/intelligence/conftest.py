@@ -32,6 +32,7 @@ from tests.conftest import make_tool_ctx
 
 TENANT = "t_intel"
 _seq = itertools.count(1)
+_tenants = itertools.count(1)
 
 
 @pytest.fixture(autouse=True)
@@ -56,10 +57,14 @@ class Fixture:
     """A tenant built row by row: channels, offers with creatives, customers and history."""
 
     db: Database
-    tenant: str = TENANT
+    #: unique per test so no per-process cache keyed by tenant can leak between test databases
+    tenant: str = field(default_factory=lambda: f"{TENANT}_{next(_tenants)}")
     now: datetime = field(default_factory=utcnow)
     channels: dict[str, str] = field(default_factory=dict)
     offers: dict[str, str] = field(default_factory=dict)
+
+    async def call(self, name: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
+        return await call(self.db, name, args, tenant=self.tenant)
 
     @property
     def ctx(self) -> TenantContext:

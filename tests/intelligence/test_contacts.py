@@ -9,7 +9,7 @@ import pytest
 from kaireon_mcp.core.contact_policy import window_bounds
 from kaireon_mcp.core.intelligence.contacts import fatigue
 from kaireon_mcp.errors import NotFoundError, ValidationError
-from tests.intelligence.conftest import Fixture, call, this_week
+from tests.intelligence.conftest import Fixture, this_week
 
 #: email impressions this ISO week per customer (C01 has none at all)
 EMAIL_THIS_WEEK = {
@@ -65,8 +65,7 @@ async def _ten_customers(fx: Fixture) -> Fixture:
 
 async def test_lowering_email_cap_3_to_2_suppresses_exactly_the_customers_at_2(fx: Fixture) -> None:
     await _ten_customers(fx)
-    out = await call(
-        fx.db,
+    out = await fx.call(
         "simulateFrequencyCapChange",
         {"channel": "email", "currentCap": 3, "newCap": 2, "period": "week"},
     )
@@ -82,8 +81,7 @@ async def test_lowering_email_cap_3_to_2_suppresses_exactly_the_customers_at_2(f
 
 async def test_raising_email_cap_3_to_4_unlocks_exactly_those_at_3(fx: Fixture) -> None:
     await _ten_customers(fx)
-    out = await call(
-        fx.db,
+    out = await fx.call(
         "simulateFrequencyCapChange",
         {"channel": "Email", "currentCap": 3, "newCap": 4, "period": "week"},
     )
@@ -101,21 +99,18 @@ async def test_raising_email_cap_3_to_4_unlocks_exactly_those_at_3(fx: Fixture) 
 async def test_cap_simulation_errors(fx: Fixture) -> None:
     await _ten_customers(fx)
     with pytest.raises(NotFoundError) as err:
-        await call(
-            fx.db,
+        await fx.call(
             "simulateFrequencyCapChange",
             {"channel": "fax", "currentCap": 3, "newCap": 2, "period": "week"},
         )
     assert err.value.field == "channel" and "fax" in err.value.message
     with pytest.raises(ValidationError):
-        await call(
-            fx.db,
+        await fx.call(
             "simulateFrequencyCapChange",
             {"channel": "email", "currentCap": 3, "newCap": -1, "period": "week"},
         )
     with pytest.raises(ValidationError):
-        await call(
-            fx.db,
+        await fx.call(
             "simulateFrequencyCapChange",
             {"channel": "email", "currentCap": 3, "newCap": 2, "period": "year"},
         )
@@ -126,7 +121,7 @@ async def test_weekly_email_cap_suppression_rate_per_week(fx: Fixture) -> None:
     await fx.policy(
         "Email 3 per week", "frequency_cap", {"maxPerWeek": 3}, scope="channel", scope_id="chn_Email"
     )
-    out = await call(fx.db, "analyzeContactPolicySuppression", {"period": "week"})
+    out = await fx.call("analyzeContactPolicySuppression", {"period": "week"})
     [row] = [p for p in out["policies"] if p["policyName"] == "Email 3 per week"]
     this_monday = window_bounds("week", fx.now)[0].strftime("%Y-%m-%d")
     series = {s["periodStart"]: (s["customers"], s["capped"]) for s in row["series"]}
@@ -148,7 +143,7 @@ async def test_weekly_cap_read_per_day_counts_days_once_the_week_reaches_the_cap
     days = [monday + timedelta(days=d, hours=10) for d in (0, 1, 2, 3)]
     # one email a day Mon-Thu: the cap is reached on Wednesday, so Wed and Thu are capped days
     await fx.history([{"customer": "A", "channel": email, "when": d} for d in days])
-    out = await call(fx.db, "analyzeContactPolicySuppression", {"period": "day", "channel": "email"})
+    out = await fx.call("analyzeContactPolicySuppression", {"period": "day", "channel": "email"})
     [row] = out["policies"]
     capped = {s["periodStart"]: s["capped"] for s in row["series"]}
     assert capped == {d.strftime("%Y-%m-%d"): int(i >= 2) for i, d in enumerate(days)}
@@ -179,7 +174,7 @@ async def test_daily_cap_read_per_week_counts_a_customer_once_per_capped_week(fx
         {"customer": "B", "channel": email, "when": monday + timedelta(days=d, hours=9)} for d in range(3)
     ]
     await fx.history(rows)  # A hits 2/day on Monday and Tuesday, B never
-    out = await call(fx.db, "analyzeContactPolicySuppression", {"period": "week"})
+    out = await fx.call("analyzeContactPolicySuppression", {"period": "week"})
     [row] = out["policies"]
     assert row["series"] == [
         {"periodStart": monday.strftime("%Y-%m-%d"), "customers": 2, "capped": 1, "rate": 50.0}

@@ -117,7 +117,7 @@ async def test_customer_without_history_has_no_suppressions(fx: Fixture) -> None
     await fx.offer("Promo")
     await fx.customers({"A": {"age": 30}})
     await fx.policy("cap", "frequency_cap", {"maxPerDay": 1})
-    out = await call(fx.db, "listCustomerSuppressions", {"customerId": "A"})
+    out = await fx.call("listCustomerSuppressions", {"customerId": "A"})
     assert out["suppressions"] == [] and out["blockedOfferChannels"] == 0 and out["totalOfferChannels"] == 1
 
 

@@ -11,7 +11,7 @@ from kaireon_mcp.core.intelligence.modeling import categorical_psi, feature_drif
 from kaireon_mcp.core.models.metrics import psi, psi_from_samples
 from kaireon_mcp.errors import NotFoundError, ValidationError
 from kaireon_mcp.storage.tables import AlgorithmModel, Predictor, SchemaField
-from tests.intelligence.conftest import Fixture, call
+from tests.intelligence.conftest import Fixture
 
 #: 50/50 gold/green before, 25/75 after: PSI = (0.25-0.5)ln(0.25/0.5) + (0.75-0.5)ln(0.75/0.5)
 KNOWN_PSI = 0.25 * math.log(2) + 0.25 * math.log(1.5)
@@ -74,7 +74,7 @@ async def _two_windows(fx: Fixture) -> Fixture:
 async def test_drift_between_reference_and_recent_customers(fx: Fixture) -> None:
     await _two_windows(fx)
     await _model(fx, "cards")
-    out = await call(fx.db, "detectModelDrift", {"modelId": "cards"})
+    out = await fx.call("detectModelDrift", {"modelId": "cards"})
     assert out["referenceSize"] == 4 and out["recentSize"] == 4
     [tier] = out["features"]
     assert tier["feature"] == "tier" and tier["kind"] == "categorical"
@@ -88,32 +88,32 @@ async def test_drift_between_reference_and_recent_customers(fx: Fixture) -> None
 async def test_explain_model_scoring_breakdown_and_percentile(fx: Fixture) -> None:
     await _two_windows(fx)
     await _model(fx, "cards")
-    out = await call(fx.db, "explainModelScoring", {"modelId": "mdl_cards", "customerId": "N1"})
+    out = await fx.call("explainModelScoring", {"modelId": "mdl_cards", "customerId": "N1"})
     assert out["rawScore"] == 70.0 and out["score"] == pytest.approx(1 / (1 + math.exp(-2)), abs=1e-6)
     assert out["contributions"] == [
         {"feature": "tier", "value": "gold", "contribution": 20.0, "direction": "increases"}
     ]
     assert out["sampleSize"] == 8 and out["percentile"] == 81.25  # 5 greens below, 3 golds tie
     with pytest.raises(NotFoundError) as err:
-        await call(fx.db, "explainModelScoring", {"modelId": "mdl_cards", "customerId": "ZZ"})
+        await fx.call("explainModelScoring", {"modelId": "mdl_cards", "customerId": "ZZ"})
     assert err.value.field == "customerId"
     await _model(fx, "arms", "thompson_bandit")
     with pytest.raises(ValidationError):
-        await call(fx.db, "explainModelScoring", {"modelId": "arms", "customerId": "N1"})
+        await fx.call("explainModelScoring", {"modelId": "arms", "customerId": "N1"})
 
 
 async def test_model_health_verdicts_and_not_found(fx: Fixture) -> None:
     await _model(fx, "coin", metrics={"auc": 0.52})
     await _model(fx, "meh", metrics={"auc": 0.6})
     await _model(fx, "good", metrics={"auc": 0.8})
-    coin = await call(fx.db, "analyzeModelHealth", {"modelId": "coin"})
+    coin = await fx.call("analyzeModelHealth", {"modelId": "coin"})
     assert coin["verdict"] == "critical" and "near random" in coin["reasons"][0]
     assert coin["featureImportance"] == [{"feature": "tier", "importance": 20.0, "share": 100.0}]
-    assert (await call(fx.db, "analyzeModelHealth", {"modelId": "meh"}))["verdict"] == "warning"
-    assert (await call(fx.db, "analyzeModelHealth", {"modelId": "good"}))["verdict"] == "healthy"
+    assert (await fx.call("analyzeModelHealth", {"modelId": "meh"}))["verdict"] == "warning"
+    assert (await fx.call("analyzeModelHealth", {"modelId": "good"}))["verdict"] == "healthy"
     for tool in ("analyzeModelHealth", "suggestModelImprovements", "detectModelDrift"):
         with pytest.raises(NotFoundError) as err:
-            await call(fx.db, tool, {"modelId": "mdl_missing"})
+            await fx.call(tool, {"modelId": "mdl_missing"})
         assert err.value.field == "modelId" and "mdl_missing" in err.value.message
 
 
@@ -125,7 +125,7 @@ async def test_suggestions_name_missing_predictors_and_type(fx: Fixture) -> None
             await repo.create(
                 SchemaField, {"schema_id": f"sch_{fx.tenant}", "name": name, "is_predictor": True}
             )
-    out = await call(fx.db, "suggestModelImprovements", {"modelId": "cards"})
+    out = await fx.call("suggestModelImprovements", {"modelId": "cards"})
     assert out["predictors"] == ["tier"] and out["missingPredictors"] == ["income"]
     assert out["recommendedModelType"] == "scorecard"  # no labelled outcomes yet
     assert out["labelledOutcomes"] == {"positive": 0, "negative": 0, "customers": 0}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kaireon_mcp.errors import NotFoundError, ValidationError
-from tests.intelligence.conftest import Fixture, call
+from tests.intelligence.conftest import Fixture
 
 #: (age, income): Adult (age >= 18) drops A01, A02; Income (>= 50k) then drops A03..A07
 CUSTOMERS = {
@@ -52,7 +52,7 @@ async def _population(fx: Fixture) -> Fixture:
 
 async def test_funnel_bottleneck_is_the_rule_that_drops_most(fx: Fixture) -> None:
     await _population(fx)
-    out = await call(fx.db, "analyzeQualificationFunnel")
+    out = await fx.call("analyzeQualificationFunnel")
     assert out["customersEvaluated"] == 10 and out["totalCustomers"] == 10 and out["sampled"] is False
     assert out["candidatePairs"] == 20 and out["qualifiedPairs"] == 4 and out["customersWithOffer"] == 3
     rules = {r["ruleName"]: r for r in out["rules"]}
@@ -69,10 +69,10 @@ async def test_funnel_bottleneck_is_the_rule_that_drops_most(fx: Fixture) -> Non
 
 async def test_funnel_sample_and_unknown_flow(fx: Fixture) -> None:
     await _population(fx)
-    out = await call(fx.db, "analyzeQualificationFunnel", {"sampleSize": 4})
+    out = await fx.call("analyzeQualificationFunnel", {"sampleSize": 4})
     assert out["customersEvaluated"] == 4 and out["sampled"] is True and out["totalCustomers"] == 10
     with pytest.raises(NotFoundError) as err:
-        await call(fx.db, "analyzeQualificationFunnel", {"decisionFlowKey": "nope"})
+        await fx.call("analyzeQualificationFunnel", {"decisionFlowKey": "nope"})
     assert err.value.field == "decisionFlowKey"
 
 
@@ -82,7 +82,7 @@ async def test_lowering_income_threshold_reaches_exactly_the_customers_in_betwee
 ) -> None:
     await _population(fx)
     change = {"field": field, "oldValue": 50000, "newValue": 45000}
-    out = await call(fx.db, "simulateRuleChange", {"ruleId": "qr_Income 50k", "proposedChange": change})
+    out = await fx.call("simulateRuleChange", {"ruleId": "qr_Income 50k", "proposedChange": change})
     assert out["change"] == f"{field}: 50000 -> 45000" and out["warnings"] == []
     assert out["after"]["config"]["value"] == 45000
     assert out["customersEvaluated"] == 10
@@ -95,18 +95,16 @@ async def test_lowering_income_threshold_reaches_exactly_the_customers_in_betwee
 
 async def test_rule_change_errors_and_warnings(fx: Fixture) -> None:
     await _population(fx)
-    stale = await call(
-        fx.db,
+    stale = await fx.call(
         "simulateRuleChange",
         {"ruleId": "qr_Adult", "proposedChange": {"field": "value", "oldValue": 21, "newValue": 16}},
     )
     assert stale["warnings"] and stale["reachAfter"] == 10 and stale["pairsGained"] == 1  # A01 Promo
     with pytest.raises(NotFoundError) as err:
-        await call(fx.db, "simulateRuleChange", {"ruleId": "qr_nope", "proposedChange": {"field": "value"}})
+        await fx.call("simulateRuleChange", {"ruleId": "qr_nope", "proposedChange": {"field": "value"}})
     assert err.value.field == "ruleId" and "qr_nope" in err.value.message
     with pytest.raises(ValidationError) as bad:
-        await call(
-            fx.db,
+        await fx.call(
             "simulateRuleChange",
             {"ruleId": "qr_Adult", "proposedChange": {"field": "customer.height", "newValue": 1}},
         )
@@ -116,7 +114,7 @@ async def test_rule_change_errors_and_warnings(fx: Fixture) -> None:
 async def test_structural_change_reruns_the_whole_rule_set(fx: Fixture) -> None:
     await _population(fx)
     change = {"field": "stage", "oldValue": None, "newValue": "match"}
-    out = await call(fx.db, "simulateRuleChange", {"ruleId": "qr_Income 50k", "proposedChange": change})
+    out = await fx.call("simulateRuleChange", {"ruleId": "qr_Income 50k", "proposedChange": change})
     assert out["after"]["stage"] == "match"
     assert out["pairsGained"] == 5 and out["pairsLost"] == 0  # A03-A07 now get Promo; Gold still needs 85k
     assert out["customersGainingFirstOffer"] == 5

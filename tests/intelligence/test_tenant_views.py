@@ -9,7 +9,7 @@ import pytest
 
 from kaireon_mcp.core.intelligence.health import HealthCache, cache_key
 from kaireon_mcp.storage.tables import AlgorithmModel, DecisionFlow, DecisionFlowVersion, Experiment, Offer
-from tests.intelligence.conftest import Fixture, call
+from tests.intelligence.conftest import Fixture
 
 REDIS_URL = os.environ.get("KAIREON_TEST_REDIS_URL")
 
@@ -45,7 +45,7 @@ async def _performance(fx: Fixture) -> dict[str, str]:
 
 async def test_offer_performance_kpis_trend_and_insights(fx: Fixture) -> None:
     await _performance(fx)
-    out = await call(fx.db, "analyzeOfferPerformance", {"period": "week"})
+    out = await fx.call("analyzeOfferPerformance", {"period": "week"})
     offers = {o["offerName"]: o for o in out["offers"]}
     a = offers["A"]
     assert (a["impressions"], a["clicks"], a["conversions"], a["revenue"]) == (40, 8, 2, 20.0)
@@ -57,7 +57,7 @@ async def test_offer_performance_kpis_trend_and_insights(fx: Fixture) -> None:
     assert out["topPerformers"][0] == "A" and out["bottomPerformers"][0] == "B"
     kinds = {(i["type"], i["offerName"]) for i in out["insights"]}
     assert ("top_performer", "A") in kinds and ("zero_conversions", "B") in kinds
-    limited = await call(fx.db, "analyzeOfferPerformance", {"period": "week", "limit": 1})
+    limited = await fx.call("analyzeOfferPerformance", {"period": "week", "limit": 1})
     assert [o["offerName"] for o in limited["offers"]] == ["A"]
 
 
@@ -97,7 +97,7 @@ async def test_cross_module_finds_the_three_correlations(fx: Fixture) -> None:
                 },
             },
         )
-    out = await call(fx.db, "analyzeCrossModule")
+    out = await fx.call("analyzeCrossModule")
     types = {i["type"]: i for i in out["insights"]}
     assert set(types) == {"low_auc_model_in_active_flow", "policy_blocks_top_offer", "zero_cvr_high_spend"}
     assert out["insights"][0]["type"] == "low_auc_model_in_active_flow"
@@ -153,7 +153,7 @@ async def test_policy_conflicts(fx: Fixture) -> None:
                 "challengers": [],
             },
         )
-    out = await call(fx.db, "analyzePolicyConflicts")
+    out = await fx.call("analyzePolicyConflicts")
     found = {(c["type"], c["title"]) for c in out["conflicts"]}
     assert ("shadowed_cap", "'Email 5/day' is shadowed by 'Global 3/day'") in found
     assert ("contradiction", "'Age >= 30' contradicts 'Age < 25'") in found
@@ -168,7 +168,7 @@ async def test_policy_conflicts(fx: Fixture) -> None:
 
 async def test_health_check_is_cached_for_five_minutes(fx: Fixture) -> None:
     await _performance(fx)
-    first = await call(fx.db, "runHealthCheck")
+    first = await fx.call("runHealthCheck")
     assert first["cached"] is False and {c["name"] for c in first["checks"]} >= {
         "models",
         "conflicts",
@@ -178,7 +178,7 @@ async def test_health_check_is_cached_for_five_minutes(fx: Fixture) -> None:
         "experiments",
         "data_freshness",
     }
-    second = await call(fx.db, "runHealthCheck")
+    second = await fx.call("runHealthCheck")
     assert second["cached"] is True and second["checkedAt"] == first["checkedAt"]
     now = [0.0]
     cache = HealthCache(clock=lambda: now[0])
@@ -220,7 +220,7 @@ TENANT_TOOLS: list[tuple[str, dict[str, Any]]] = [
 async def test_empty_tenant_gets_empty_results_and_a_hint(
     fx: Fixture, tool: str, args: dict[str, Any]
 ) -> None:
-    out = await call(fx.db, tool, args)
+    out = await fx.call(tool, args)
     assert out["hint"], f"{tool} gave no hint on an empty tenant"
     for key in ("insights", "conflicts", "offers", "policies", "rules"):
         assert not out.get(key), f"{tool}.{key} should be empty"
@@ -239,10 +239,9 @@ async def test_empty_tenant_customer_and_model_tools_say_not_found(fx: Fixture) 
     ]
     for tool, args in calls:
         with pytest.raises(NotFoundError):
-            await call(fx.db, tool, args)
+            await fx.call(tool, args)
     with pytest.raises(NotFoundError):
-        await call(
-            fx.db,
+        await fx.call(
             "simulateFrequencyCapChange",
             {"channel": "email", "currentCap": 3, "newCap": 2, "period": "week"},
         )

@@ -15,6 +15,7 @@ capped in P when any of its windows is.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -183,45 +184,55 @@ def _series_rows(rows: Any) -> list[dict[str, Any]]:
     ]
 
 
-async def _same_window_series(
-    repo: Repository, where: list[ColumnElement[bool]], period: str, limit: int
-) -> list[dict[str, Any]]:
-    """Window = period: one count per (customer, bucket), capped when it reaches the limit."""
+async def shared_active(
+    repo: Repository,
+    period: str,
+    since: datetime,
+    until: datetime,
+    filter_sets: list[list[ColumnElement[bool]]],
+) -> list[dict[str, int]]:
+    """Customers with an impression per bucket, for several scope slices in one scan
+    (one ``COUNT(DISTINCT CASE WHEN <slice> THEN customer END)`` column per slice)."""
     bucket = bucket_start(repo, period, Interaction.timestamp).label("p")
-    counts = (
-        select(bucket, func.count().label("c"))
-        .where(*where)
-        .group_by(Interaction.customer_id, bucket)
-        .subquery()
-    )
+    customer = Interaction.customer_id
+    columns = [func.count(distinct(case((and_(*f), customer)) if f else customer)) for f in filter_sets]
     stmt = (
-        select(counts.c.p, func.count(), func.sum(case((counts.c.c >= limit, 1), else_=0)))
-        .group_by(counts.c.p)
-        .order_by(counts.c.p)
+        select(bucket, *columns).where(*_base_where(repo, since, until), impressions_only()).group_by(bucket)
     )
-    return _series_rows((await repo.session.execute(stmt)).all())
+    out: list[dict[str, int]] = [{} for _ in filter_sets]
+    for p, *counts in (await repo.session.execute(stmt)).all():
+        for index, n in enumerate(counts):
+            if n:
+                out[index][str(p)] = int(n)
+    return out
 
 
-async def _finer_window_series(
-    repo: Repository, where: list[ColumnElement[bool]], period: str, window: str, limit: int
-) -> list[dict[str, Any]]:
-    """Window finer than the period (a daily cap read per week): customers active per bucket, and
-    those with any window at the cap, found by a HAVING that leaves only the capped windows."""
-    bucket = bucket_start(repo, period, Interaction.timestamp).label("p")
-    active = select(bucket, func.count(distinct(Interaction.customer_id))).where(*where).group_by(bucket)
+async def capped_by_window(
+    repo: Repository,
+    filters: list[ColumnElement[bool]],
+    period: str,
+    window: str,
+    limit: int,
+    since: datetime,
+    until: datetime,
+) -> dict[str, int]:
+    """Customers per bucket with some cap window (no coarser than the bucket) at the limit:
+    a HAVING leaves only the capped (customer, window) pairs, then they are counted per bucket."""
     w_bucket = bucket_start(repo, window, Interaction.timestamp).label("w")
-    capped_windows = (
+    windows = (
         select(Interaction.customer_id.label("cid"), w_bucket)
-        .where(*where)
+        .where(*_base_where(repo, since, until), impressions_only(), *filters)
         .group_by(Interaction.customer_id, w_bucket)
         .having(func.count() >= limit)
         .subquery()
     )
-    outer = bucket_of_day(repo, period, capped_windows.c.w).label("p")
-    capped = select(outer, func.count(distinct(capped_windows.c.cid))).group_by(outer)
-    hits = {str(p): int(n) for p, n in (await repo.session.execute(capped)).all()}
-    rows = sorted((str(p), int(n)) for p, n in (await repo.session.execute(active)).all())
-    return _series_rows((p, n, hits.get(p, 0)) for p, n in rows)
+    outer = (windows.c.w if window == period else bucket_of_day(repo, period, windows.c.w)).label("p")
+    stmt = select(outer, func.count(distinct(windows.c.cid))).group_by(outer)
+    return {str(p): int(n) for p, n in (await repo.session.execute(stmt)).all()}
+
+
+def merge_series(active: dict[str, int], capped: dict[str, int]) -> list[dict[str, Any]]:
+    return _series_rows((p, active[p], capped.get(p, 0)) for p in sorted(active))
 
 
 async def _coarser_window_series(
@@ -259,12 +270,11 @@ async def cap_series(
     until: datetime,
 ) -> list[dict[str, Any]]:
     """Per reporting bucket: customers with contact in scope, and those at/over the cap."""
-    where = [*_base_where(repo, since, until), impressions_only(), *filters]
-    if window == period:
-        return await _same_window_series(repo, where, period, limit)
-    if ORDER[window] < ORDER[period]:
-        return await _finer_window_series(repo, where, period, window, limit)
-    return await _coarser_window_series(repo, where, period, window, limit)
+    if ORDER[window] > ORDER[period]:
+        where = [*_base_where(repo, since, until), impressions_only(), *filters]
+        return await _coarser_window_series(repo, where, period, window, limit)
+    [active] = await shared_active(repo, period, since, until, [filters])
+    return merge_series(active, await capped_by_window(repo, filters, period, window, limit, since, until))
 
 
 async def _distinct_customers(repo: Repository, where: list[ColumnElement[bool]]) -> int:
@@ -331,58 +341,60 @@ def _row(catalog: Catalog, policy: PolicySpec, **values: Any) -> PolicySuppressi
     )
 
 
+@dataclass(frozen=True)
+class _CapJob:
+    policy: PolicySpec
+    window: str
+    limit: int
+    filters: list[ColumnElement[bool]]
+
+
+def _cap_row(catalog: Catalog, job: _CapJob, series: list[dict[str, Any]], since: str, current: str) -> Any:
+    kept = [s for s in series if s["periodStart"] >= since]
+    active, capped = sum(s["customers"] for s in kept), sum(s["capped"] for s in kept)
+    now_row = next((s for s in kept if s["periodStart"] == current), None)
+    return _row(
+        catalog, job.policy, window=job.window, limit=job.limit, customerPeriods=active, cappedPeriods=capped,
+        rate=pct(capped, active), series=kept, currentlySuppressed=now_row["capped"] if now_row else 0,
+    )  # fmt: skip
+
+
 async def _cap_rows(
-    repo: Repository, catalog: Catalog, policy: PolicySpec, period: str, since: datetime, now: datetime
-) -> list[PolicySuppressionRow]:
-    rows = []
+    repo: Repository,
+    catalog: Catalog,
+    policies: list[PolicySpec],
+    period: str,
+    since: datetime,
+    now: datetime,
+) -> dict[str, list[PolicySuppressionRow]]:
+    """Rows of every cap policy. Caps no coarser than the period share one scan for their active
+    customers and add one HAVING query each; coarser caps use the running-count query."""
+    rows: dict[str, list[PolicySuppressionRow]] = {p.id: [] for p in policies}
+    jobs: list[_CapJob] = []
+    for policy in policies:
+        for cap in cap_windows(policy.config):
+            if cap.period is None:
+                note = "rolling lookbackHours window: not bucketed by calendar period"
+                rows[policy.id].append(_row(catalog, policy, window=cap.label, limit=cap.limit, note=note))
+            else:
+                jobs.append(_CapJob(policy, cap.period, cap.limit, cap_filters(catalog, policy)))
+    until, day = now + timedelta(microseconds=1), since.strftime("%Y-%m-%d")
     current = window_bounds(period, now)[0].strftime("%Y-%m-%d")
-    for cap in cap_windows(policy.config):
-        if cap.period is None:
-            rows.append(
-                _row(
-                    catalog,
-                    policy,
-                    window=cap.label,
-                    limit=cap.limit,
-                    note="rolling lookbackHours window: not bucketed by calendar period",
-                )
-            )
-            continue
-        coarse = cap.period if ORDER[cap.period] > ORDER[period] else period
-        aligned = window_bounds(coarse, since)[0]
-        series = await cap_series(
-            repo,
-            cap_filters(catalog, policy),
-            period,
-            cap.period,
-            cap.limit,
-            aligned,
-            now + timedelta(microseconds=1),
-        )
-        kept = [s for s in series if s["periodStart"] >= since.strftime("%Y-%m-%d")]
-        active, capped = sum(s["customers"] for s in kept), sum(s["capped"] for s in kept)
-        now_row = next((s for s in kept if s["periodStart"] == current), None)
-        rows.append(
-            _row(
-                catalog,
-                policy,
-                window=cap.period,
-                limit=cap.limit,
-                customerPeriods=active,
-                cappedPeriods=capped,
-                rate=pct(capped, active),
-                series=kept,
-                currentlySuppressed=now_row["capped"] if now_row else 0,
-            )
-        )
+    fine = [j for j in jobs if ORDER[j.window] <= ORDER[period]]
+    actives = await shared_active(repo, period, since, until, [j.filters for j in fine]) if fine else []
+    for job, active in zip(fine, actives, strict=True):
+        capped = await capped_by_window(repo, job.filters, period, job.window, job.limit, since, until)
+        rows[job.policy.id].append(_cap_row(catalog, job, merge_series(active, capped), day, current))
+    for job in (j for j in jobs if ORDER[j.window] > ORDER[period]):
+        aligned = window_bounds(job.window, since)[0]
+        series = await cap_series(repo, job.filters, period, job.window, job.limit, aligned, until)
+        rows[job.policy.id].append(_cap_row(catalog, job, series, day, current))
     return rows
 
 
 async def _policy_rows(
     repo: Repository, catalog: Catalog, policy: PolicySpec, period: str, since: datetime, now: datetime
 ) -> list[PolicySuppressionRow]:
-    if policy.rule_type in CAP_TYPES:
-        return await _cap_rows(repo, catalog, policy, period, since, now)
     if policy.rule_type == "allow_override":
         return []
     where = _snapshot_where(catalog, policy, now)
@@ -443,7 +455,14 @@ async def analyze_contact_policy_suppression(
         raise NotFoundError(f"channel {channel!r} not found", field="channel")
     policies = [p for p in catalog.policies if not wanted or _matches_channel(catalog, p, wanted)]
     since = window_since(now, period, LOOKBACK_BUCKETS[period])
-    rows = [row for p in policies for row in await _policy_rows(repo, catalog, p, period, since, now)]
+    caps = await _cap_rows(
+        repo, catalog, [p for p in policies if p.rule_type in CAP_TYPES], period, since, now
+    )
+    rows = [
+        row
+        for p in policies
+        for row in (caps[p.id] if p.id in caps else await _policy_rows(repo, catalog, p, period, since, now))
+    ]
     total = await count_customers(repo) or await _distinct_customers(repo, [])
     measured = [r for r in rows if r.window]
     capped = sum(r.cappedPeriods for r in measured)
