@@ -33,8 +33,9 @@ Period = Literal["day", "week", "month"]
 PERIODS: Final[tuple[str, ...]] = ("day", "week", "month")
 #: rolling length used when a period means "the last N days" (performance trends)
 PERIOD_DAYS: Final[dict[str, int]] = {"day": 1, "week": 7, "month": 30}
-#: how many buckets of each period the history analyses look back over
-LOOKBACK_BUCKETS: Final[dict[str, int]] = {"day": 30, "week": 12, "month": 6}
+#: how many buckets of each period the history analyses look back over (the current one included):
+#: a month of days, two months of weeks, a quarter of months
+LOOKBACK_BUCKETS: Final[dict[str, int]] = {"day": 30, "week": 8, "month": 3}
 CONVERSION_TYPES: Final[tuple[str, ...]] = ("conversion", "convert", "purchase", "accept")
 CLICK_TYPES: Final[tuple[str, ...]] = ("click",)
 EMPTY_TENANT_HINT: Final = (
