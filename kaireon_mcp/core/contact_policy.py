@@ -766,6 +766,23 @@ def _result(policy: PolicySpec, verdict: Verdict) -> dict[str, Any]:
     }
 
 
+#: rule types whose verdict depends only on the matched scope slice, the customer and time,
+#: never on which offer is being checked (so one decision can reuse it across candidates)
+SLICE_ONLY_TYPES: Final = frozenset(
+    {
+        "frequency_cap",
+        "cross_channel_cap",
+        "customer_total_cap",
+        "cooldown",
+        "outcome_based",
+        "segment_exclusion",
+        "time_window",
+        "do_not_contact",
+        "metric_condition",
+    }
+)
+
+
 def evaluate_policies(
     policies: Iterable[PolicySpec],
     candidate: CandidateView,
@@ -773,6 +790,7 @@ def evaluate_policies(
     customer: CustomerContext,
     now: datetime,
     selected_offer_ids: Iterable[str] = (),
+    memo: dict[tuple[Any, ...], Verdict] | None = None,
 ) -> PolicyOutcome:
     """Active, in-scope policies by priority desc; the first block wins and stops evaluation.
 
@@ -796,9 +814,14 @@ def evaluate_policies(
         if skip is not None:
             results.append(_result(policy, Verdict(False, skip)))
             continue
-        verdict = EVALUATORS[policy.rule_type](
-            PolicyContext(policy, entries, candidate, ledger, customer, now, selected)
-        )
+        key = (policy.id, tuple(entries))
+        verdict = memo.get(key) if memo is not None and policy.rule_type in SLICE_ONLY_TYPES else None
+        if verdict is None:
+            verdict = EVALUATORS[policy.rule_type](
+                PolicyContext(policy, entries, candidate, ledger, customer, now, selected)
+            )
+            if memo is not None and policy.rule_type in SLICE_ONLY_TYPES:
+                memo[key] = verdict
         results.append(_result(policy, verdict))
         if verdict.blocked:
             return PolicyOutcome(True, policy, results)

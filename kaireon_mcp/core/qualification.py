@@ -417,18 +417,31 @@ def _result(rule: RuleSpec, stage: str, check: RuleCheck, reason: str | None = N
     }
 
 
+#: rule types whose outcome depends on the customer alone, not on the candidate offer
+CUSTOMER_ONLY_TYPES: Final = frozenset({"segment_required", "attribute_condition", "metric_condition"})
+
+
 def evaluate_rules(
-    rules: Iterable[RuleSpec], candidate: CandidateView, customer_ctx: CustomerContext
+    rules: Iterable[RuleSpec],
+    candidate: CandidateView,
+    customer_ctx: CustomerContext,
+    memo: dict[str, RuleCheck] | None = None,
 ) -> QualificationOutcome:
     """§4.2: stop at the first hard (eligibility/fit) failure; match failures multiply the
     fit multiplier; ranking-stage rules are evaluated for the record but never applied.
     Mandatory offers bypass qualification at the engine level (§3.11), not here.
+
+    ``memo`` (one dict per decision) reuses customer-only rule checks across candidates,
+    so a global age rule is evaluated once per customer, not once per offer.
     """
     multiplier = 1.0
     results: list[dict[str, Any]] = []
     for rule in applicable_rules(rules, candidate, customer_ctx):
         stage = rule.effective_stage
-        check = check_rule(rule, candidate, customer_ctx)
+        if memo is not None and rule.rule_type in CUSTOMER_ONLY_TYPES:
+            check = memo.get(rule.id) or memo.setdefault(rule.id, check_rule(rule, candidate, customer_ctx))
+        else:
+            check = check_rule(rule, candidate, customer_ctx)
         if stage == "ranking":
             results.append(_result(rule, stage, check, f"{check.reason} (ranking stage: not applied)"))
             continue

@@ -88,26 +88,38 @@ def _diversity(candidates: Sequence[C], k: int, penalty: float, sub_penalty: flo
     defaults at 0.5 it is damped 4× per earlier pick versus 2× for a sibling subcategory.
     Candidates without a category are never penalised.
     """
-    remaining = _by_score(candidates)
+    # read every field once: the greedy loop compares each remaining candidate k times
+    facts = [
+        (
+            c,
+            _num(c, "score"),
+            -_num(c, "priority"),
+            _text(c, "name"),
+            _text(c, "offer_id"),
+            get_field(c, "category_id"),
+            get_field(c, "subcategory_id"),
+        )
+        for c in _by_score(candidates)
+    ]
     picked: list[C] = []
     cats: Counter[str] = Counter()
     subs: Counter[str] = Counter()
-    while remaining and len(picked) < k:
+    while facts and len(picked) < k:
 
-        def effective(c: C) -> tuple[float, float, str, str]:
-            cat, sub = get_field(c, "category_id"), get_field(c, "subcategory_id")
+        def effective(f: tuple[Any, ...]) -> tuple[float, float, str, str]:
+            _, score, neg_priority, name, offer_id, cat, sub = f
             factor = (penalty ** cats[str(cat)] if cat is not None else 1.0) * (
                 sub_penalty ** subs[str(sub)] if sub is not None else 1.0
             )
-            return order_key(c, _num(c, "score") * factor)
+            return (-(score * factor), neg_priority, name, offer_id)
 
-        best = min(remaining, key=effective)
-        remaining.remove(best)
-        picked.append(best)
-        if get_field(best, "category_id") is not None:
-            cats[str(get_field(best, "category_id"))] += 1
-        if get_field(best, "subcategory_id") is not None:
-            subs[str(get_field(best, "subcategory_id"))] += 1
+        best = min(facts, key=effective)
+        facts.remove(best)
+        picked.append(best[0])
+        if best[5] is not None:
+            cats[str(best[5])] += 1
+        if best[6] is not None:
+            subs[str(best[6])] += 1
     return picked
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select, union_all
 
 from kaireon_mcp.core.contact_policy import PolicySpec
 from kaireon_mcp.core.qualification import RuleSpec
@@ -83,7 +84,60 @@ class Catalog:
         return self.adaptations.get((scope, scope_id or ""))
 
 
+#: per-process cache of the slow-changing part of a tenant's catalogue, keyed by a fingerprint
+_STATIC: dict[tuple[str, str], tuple[tuple[Any, ...], float, Catalog]] = {}
+CATALOG_TTL_S = 300.0
+_FINGERPRINTED = (
+    Offer,
+    Creative,
+    Channel,
+    Placement,
+    Category,
+    SubCategory,
+    QualificationRule,
+    ContactPolicy,
+    Experiment,
+    RankingProfile,
+    OutcomeType,
+    Tenant,
+)
+
+
+async def catalog_version(repo: Repository) -> tuple[Any, ...]:
+    """Row count and newest ``updated_at`` of every catalogue table, in one round trip.
+
+    Any insert, update or (soft) delete moves one of them, whoever wrote it (a tool, a bulk
+    load, another process), so a cached catalogue is never served after a change.
+    """
+    parts = []
+    for model in _FINGERPRINTED:
+        table: Any = model
+        key = table.id if model is Tenant else table.tenant_id
+        parts.append(select(func.count(), func.max(table.updated_at)).where(key == repo.ctx.tenant_id))
+    rows = (await repo.session.execute(union_all(*parts))).all()
+    return tuple((int(count), str(newest)) for count, newest in rows)
+
+
 async def load_catalog(repo: Repository) -> Catalog:
+    """The tenant's catalogue: cached while no configuration changed, learning state always fresh."""
+    version = await catalog_version(repo)
+    bind: Any = repo.session.bind
+    where = (str(getattr(bind, "url", "")), repo.ctx.tenant_id)
+    cached = _STATIC.get(where)
+    if cached and cached[0] == version and time.monotonic() - cached[1] < CATALOG_TTL_S:
+        static = cached[2]
+    else:
+        static = await _load_static(repo)
+        _STATIC[where] = (version, time.monotonic(), static)
+    models = {m.key: m.to_dict() for m in await repo.all(AlgorithmModel)}
+    adaptation_rows = (
+        await repo.session.execute(select(ModelAdaptation).where(repo.tenant_filter(ModelAdaptation)))
+    ).scalars()
+    adaptations = {(a.scope, a.scope_id): AdaptationCounts(a.evidence, a.positives) for a in adaptation_rows}
+    return replace(static, models=models, adaptations=adaptations)
+
+
+async def _load_static(repo: Repository) -> Catalog:
     tenant = await repo.session.get(Tenant, repo.ctx.tenant_id)
     categories = {c.id: c.to_dict() for c in await repo.all(Category)}
     subs = {s.id: s.to_dict() for s in await repo.all(SubCategory)}
@@ -104,13 +158,8 @@ async def load_catalog(repo: Repository) -> Catalog:
     policies = [
         PolicySpec.from_dict(p.to_dict()) for p in await repo.all(ContactPolicy) if p.status == "active"
     ]
-    models = {m.key: m.to_dict() for m in await repo.all(AlgorithmModel)}
     experiments = [e.to_dict() for e in await repo.all(Experiment) if e.status in {"active", "running"}]
     profiles = {p.id: p.to_dict() for p in await repo.all(RankingProfile)}
-    adaptation_rows = (
-        await repo.session.execute(select(ModelAdaptation).where(repo.tenant_filter(ModelAdaptation)))
-    ).scalars()
-    adaptations = {(a.scope, a.scope_id): AdaptationCounts(a.evidence, a.positives) for a in adaptation_rows}
     outcomes = {o.key: o.to_dict() for o in await repo.all(OutcomeType)}
     return Catalog(
         settings=dict(tenant.settings or {}) if tenant else {},
@@ -121,9 +170,9 @@ async def load_catalog(repo: Repository) -> Catalog:
         categories=categories,
         rules=rules,
         policies=policies,
-        models=models,
+        models={},
         experiments=experiments,
         profiles=profiles,
-        adaptations=adaptations,
+        adaptations={},
         outcomes=outcomes,
     )

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from kaireon_mcp.core.contact_policy import ContactEvent, count_in_window, evaluate_policies
+from kaireon_mcp.core.contact_policy import count_in_window, evaluate_policies, events_in_window
 from kaireon_mcp.core.decisioning.state import Candidate, DecisionState
 from kaireon_mcp.core.experiments import assign_experiment
 from kaireon_mcp.core.formula import evaluate_formula
@@ -185,11 +185,12 @@ async def node_qualify(engine: Engine, state: DecisionState, node: dict[str, Any
     only = set(config.get("ruleIds") or [])
     rules = [r for r in engine.catalog.rules if not only or r.id in only]
     survivors, reasons = [], {}
+    memo: dict[str, Any] = {}
     for cand in state.candidates:
         if cand.mandatory:
             survivors.append(cand)
             continue
-        outcome = evaluate_rules(rules, state.view(cand), state.customer)
+        outcome = evaluate_rules(rules, state.view(cand), state.customer, memo)
         cand.qualification = outcome.results
         state.qualification_results.extend({"offerId": cand.offer_id, **r} for r in outcome.results)
         cand.fit_multiplier *= outcome.fit_multiplier
@@ -214,13 +215,21 @@ async def node_contact_policy(engine: Engine, state: DecisionState, node: dict[s
     policies = [p for p in engine.catalog.policies if not only or p.id in only]
     survivors, reasons = [], {}
     mandatory_today = _mandatory_shown_today(engine, state)
+    seen = _impressions_by_offer(state)
+    memo: dict[tuple[Any, ...], Any] = {}
     for cand in state.candidates:
-        blocked = _hard_constraint(engine, state, cand, mandatory_today)
+        blocked = _hard_constraint(engine, state, cand, mandatory_today, seen)
         if blocked:
             reasons[cand.offer_id] = blocked
             continue
         outcome = evaluate_policies(
-            policies, state.view(cand), state.ledger, state.customer, state.now, state.selected_offer_ids
+            policies,
+            state.view(cand),
+            state.ledger,
+            state.customer,
+            state.now,
+            state.selected_offer_ids,
+            memo,
         )
         cand.policies = outcome.results
         state.contact_policy_results.extend({"offerId": cand.offer_id, **r} for r in outcome.results)
@@ -248,8 +257,23 @@ def _mandatory_shown_today(engine: Engine, state: DecisionState) -> int:
     return count_in_window(state.ledger, lambda e: e.offer_id in mandatory_ids, "day", state.now)
 
 
+def _impressions_by_offer(state: DecisionState) -> dict[str, dict[str, int]]:
+    """Per-offer impression counts today / this week / this month, in one pass over the ledger."""
+    counts: dict[str, dict[str, int]] = {}
+    for period, window in (("daily", "day"), ("weekly", "week"), ("monthly", "month")):
+        for event in events_in_window(state.ledger, None, window, state.now):
+            if event.offer_id:
+                slot = counts.setdefault(event.offer_id, {"daily": 0, "weekly": 0, "monthly": 0})
+                slot[period] += 1
+    return counts
+
+
 def _hard_constraint(
-    engine: Engine, state: DecisionState, cand: Candidate, mandatory_today: int
+    engine: Engine,
+    state: DecisionState,
+    cand: Candidate,
+    mandatory_today: int,
+    seen: dict[str, dict[str, int]],
 ) -> dict[str, Any] | None:
     """Budget, stock, per-customer caps (section 3.10) and the mandatory daily cap (section 3.11)."""
     if cand.mandatory and mandatory_today >= int(
@@ -259,16 +283,8 @@ def _hard_constraint(
             "reason": f"mandatory daily cap reached ({mandatory_today})",
             "ruleType": "mandatory_daily_cap",
         }
-    offer_id = cand.offer_id
-
-    def same_offer(event: ContactEvent) -> bool:
-        return event.offer_id == offer_id
-
-    seen = {
-        period: count_in_window(state.ledger, same_offer, window, state.now)
-        for period, window in (("daily", "day"), ("weekly", "week"), ("monthly", "month"))
-    }
-    violation = offer_constraint_violation(cand.offer, state.now, seen)
+    counts = seen.get(cand.offer_id, {"daily": 0, "weekly": 0, "monthly": 0})
+    violation = offer_constraint_violation(cand.offer, state.now, counts)
     if violation:
         return {"reason": f"offer constraint: {violation}", "ruleType": violation}
     return None
