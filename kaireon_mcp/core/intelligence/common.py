@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Iterable
 from datetime import datetime, timedelta
 from typing import Any, Final, Literal
 
-from sqlalchemy import Date, cast, func, literal_column, select, true
+from sqlalchemy import DateTime, cast, func, literal_column, select, true
 from sqlalchemy.sql.elements import ColumnElement
 
 from kaireon_mcp.core.decisioning.profile import load_metrics, load_schema_attributes
@@ -95,7 +95,7 @@ def bucket_start(repo: Repository, period: str, column: Any) -> ColumnElement[An
 def bucket_of_day(repo: Repository, period: str, day: Any) -> ColumnElement[Any]:
     """``bucket_start`` for a column already holding a ``YYYY-MM-DD`` bucket string."""
     if dialect(repo) == "postgresql":
-        trunc = func.date_trunc(literal_column(f"'{period}'"), cast(day, Date))
+        trunc = func.date_trunc(literal_column(f"'{period}'"), cast(day, DateTime()))
         return func.to_char(trunc, literal_column("'YYYY-MM-DD'"))
     return bucket_start(repo, period, day)
 
@@ -111,7 +111,7 @@ def impressions_only() -> ColumnElement[bool]:
 
 def any_row() -> ColumnElement[bool]:
     """Always true, but it names ``is_impression`` so the planner can range-scan the covering
-    analytics index (tenant, is_impression, timestamp, ...) of migration 0002 for any row."""
+    analytics index (is_impression, tenant, timestamp, ...) of migration 0002 for any row."""
     return Interaction.is_impression.in_([True, False])
 
 

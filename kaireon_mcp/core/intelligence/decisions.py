@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from kaireon_mcp.core.contact_policy import PolicySpec, evaluate_policies
 from kaireon_mcp.core.decisioning.engine import MAX_LIMIT, Engine
 from kaireon_mcp.core.decisioning.flows import ResolvedFlow
+from kaireon_mcp.core.decisioning.nodes import _mandatory_active
 from kaireon_mcp.core.decisioning.recommend import Decision, decide
 from kaireon_mcp.core.decisioning.state import Candidate, DecisionState
 from kaireon_mcp.core.intelligence.common import as_utc, require_customer
@@ -416,6 +417,15 @@ def _creative_count(explained: Explained, offer_id: str) -> int:
     )
 
 
+def _blocked_policies(trace: OfferTrace) -> list[dict[str, Any]]:
+    """The blocking policy's record; hard constraints (budget, caps) have no policy id."""
+    blocked = [p for p in trace.policies if p.get("blocked")]
+    if blocked or not trace.policyId:
+        return blocked
+    keys = ("policyId", "policyName", "ruleType", "reason", "detail")
+    return [{k: getattr(trace, k) for k in keys}]
+
+
 def eligibility_row(explained: Explained, trace: OfferTrace) -> EligibilityRow:
     """The section 2.19 row from the pipeline's trace of this offer."""
     reached_qualify = trace.stage not in {"schedule", "match_creatives", "inventory"}
@@ -438,20 +448,7 @@ def eligibility_row(explained: Explained, trace: OfferTrace) -> EligibilityRow:
         failedRules=_rule_rows(explained, trace.qualification, passed=False),
         passedRules=_rule_rows(explained, trace.qualification, passed=True),
         contactPolicyBlocked=(trace.stage == "contact_policy") if reached_policy else None,
-        blockedPolicies=[p for p in trace.policies if p.get("blocked")]
-        or (
-            [
-                {
-                    "policyId": trace.policyId,
-                    "policyName": trace.policyName,
-                    "ruleType": trace.ruleType,
-                    "reason": trace.reason,
-                    "detail": trace.detail,
-                }
-            ]
-            if trace.policyId
-            else []
-        ),
+        blockedPolicies=_blocked_policies(trace),
         hasCreatives=count > 0,
         creativeCount=count,
     )
@@ -568,7 +565,12 @@ async def list_customer_suppressions(
     pairs = _pairs(engine)
     for offer, creative in pairs:
         state.channel = engine.catalog.channels.get(creative.get("channelId") or "")
-        cand = Candidate(offer=offer, creative=creative, placement_id=creative.get("placementId"))
+        cand = Candidate(
+            offer=offer,
+            creative=creative,
+            placement_id=creative.get("placementId"),
+            mandatory=_mandatory_active(offer, state.now),
+        )
         view = state.view(cand)
         chan = (state.channel or {}).get("name", creative.get("channelId", ""))
         whole = evaluate_policies(engine.catalog.policies, view, state.ledger, state.customer, state.now)

@@ -19,7 +19,9 @@ down_revision = "0001"
 branch_labels = None
 depends_on = None
 
-KEY = ["tenant_id", "is_impression", "timestamp"]
+#: ``is_impression`` leads so that only queries naming it (the analytics ones) can use this index;
+#: a per-customer count that happens to read only these columns keeps its (tenant, customer) index
+KEY = ["is_impression", "tenant_id", "timestamp"]
 PAYLOAD = [
     "channel_id", "customer_id", "interaction_type", "classification", "offer_id", "category_id",
     "conversion_value",
