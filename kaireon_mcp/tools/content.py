@@ -22,6 +22,7 @@ from kaireon_mcp.errors import ProviderUnavailableError
 from kaireon_mcp.llm.base import LLMClient
 from kaireon_mcp.llm.client import make_client
 from kaireon_mcp.llm.providers import ProviderConfig, missing_provider_message, resolve_provider
+from kaireon_mcp.storage.tables import Creative, Offer
 from kaireon_mcp.tools.common import EntityOut, PageOut, entity_out, repo_for
 from kaireon_mcp.tools.registry import NoArgs, ToolContext, ToolInput, tool
 
@@ -74,6 +75,8 @@ class CopyIn(ToolInput):
     open_world=True,
 )
 async def generate_creative_copy(ctx: ToolContext, args: CopyIn) -> EntityOut:
+    async with repo_for(ctx) as repo:
+        await repo.get(Offer, args.offerId)  # an unknown offer is NOT_FOUND, with or without a provider
     async with llm_client(ctx) as client, repo_for(ctx) as repo:
         result = await content.generate_copy(
             repo,
@@ -104,6 +107,8 @@ class VariantsIn(ToolInput):
     open_world=True,
 )
 async def generate_creative_variants(ctx: ToolContext, args: VariantsIn) -> EntityOut:
+    async with repo_for(ctx) as repo:
+        await repo.get(Creative, args.creativeId)  # an unknown creative is NOT_FOUND, provider or not
     async with llm_client(ctx) as client, repo_for(ctx) as repo:
         result = await content.generate_variants(
             repo, client, creative_id=args.creativeId, count=args.count or 3, tone=args.tone
