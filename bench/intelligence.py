@@ -46,8 +46,10 @@ TARGETS_MS = {
 
 CALLS: list[tuple[str, dict[str, Any]]] = [
     ("explainDecision", {"customerId": "C-0001", "channel": "email"}),
-    ("compareOfferEligibility", {"customerId": "C-0005", "offerIds": ["off_demo_bogo_5_day_hard",
-                                                                      "off_demo_bogo_5_day_easy"]}),
+    (
+        "compareOfferEligibility",
+        {"customerId": "C-0005", "offerIds": ["off_demo_bogo_5_day_hard", "off_demo_bogo_5_day_easy"]},
+    ),
     ("listCustomerSuppressions", {"customerId": "C-0001"}),
     ("traceCustomerJourney", {"customerId": "C-0001"}),
     ("analyzeQualificationFunnel", {}),
@@ -57,8 +59,13 @@ CALLS: list[tuple[str, dict[str, Any]]] = [
     ("analyzePolicyConflicts", {}),
     ("analyzeOfferPerformance", {}),
     ("analyzeOfferPerformance", {"period": "month"}),
-    ("simulateRuleChange", {"ruleId": "qr_demo_min_income_30k",
-                            "proposedChange": {"field": "value", "oldValue": 30000, "newValue": 40000}}),
+    (
+        "simulateRuleChange",
+        {
+            "ruleId": "qr_demo_min_income_30k",
+            "proposedChange": {"field": "value", "oldValue": 30000, "newValue": 40000},
+        },
+    ),
     ("simulateFrequencyCapChange", {"channel": "email", "currentCap": 3, "newCap": 2, "period": "week"}),
     ("simulateFrequencyCapChange", {"channel": "email", "currentCap": 3, "newCap": 4, "period": "month"}),
     ("analyzeModelHealth", {"modelId": "offer-scorecard"}),
@@ -87,16 +94,31 @@ async def seed(db: Database, customers: int, contacts: float) -> None:
     result = await seed_demo(db, SeedParams(customers=customers, days=90, contacts_per_customer=contacts))
     async with db.session() as session:
         rows = (await session.execute(select(func.count()).select_from(Interaction))).scalar_one()
+    if db.dialect == "postgresql":
+        await analyze(db)
     what = "seeded" if result.created else "reused"
-    print(f"{db.dialect}: {what} {customers:,} customers, {rows:,} interaction rows "
-          f"in {time.perf_counter() - started:.1f} s", flush=True)
+    print(
+        f"{db.dialect}: {what} {customers:,} customers, {rows:,} interaction rows "
+        f"in {time.perf_counter() - started:.1f} s",
+        flush=True,
+    )
+
+
+async def analyze(db: Database) -> None:
+    """A bulk load leaves PostgreSQL without statistics or a visibility map until autovacuum runs;
+    a live database has both, so measure with them (VACUUM cannot run inside a transaction)."""
+    async with db.engine.connect() as conn:
+        auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await auto.exec_driver_sql("VACUUM ANALYZE")
 
 
 async def run(url: str, customers: int, contacts: float, reps: int, explain_calls: int) -> None:
     db = Database(url, "bench")
     await seed(db, customers, contacts)
     load_all()
-    ctx = ToolContext(db=db, principal=TenantContext(tenant_id="demo", role="viewer"), settings=load_settings())
+    ctx = ToolContext(
+        db=db, principal=TenantContext(tenant_id="demo", role="viewer"), settings=load_settings()
+    )
     await execute("explainDecision", {"customerId": "C-0002"}, ctx)  # open the pool, warm caches
     rows: list[tuple[str, float, float]] = []
     for name, args in CALLS:
@@ -106,8 +128,13 @@ async def run(url: str, customers: int, contacts: float, reps: int, explain_call
             samples.append(await timed(lambda n=name, a=args: execute(n, a, ctx)))  # type: ignore[misc]
         rows.append((label(name, args), statistics.median(samples), max(samples)))
     explain = [
-        await timed(lambda i=i: execute("explainDecision",  # type: ignore[misc]
-                                        {"customerId": f"C-{1 + i * 997 % customers:04d}", "channel": "email"}, ctx))
+        await timed(
+            lambda i=i: execute(
+                "explainDecision",  # type: ignore[misc]
+                {"customerId": f"C-{1 + i * 997 % customers:04d}", "channel": "email"},
+                ctx,
+            )
+        )
         for i in range(explain_calls)
     ]
     explain.sort()

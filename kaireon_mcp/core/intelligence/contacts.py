@@ -5,11 +5,16 @@ caps; Python only sees one row per bucket or per count level. Windows are the co
 evaluator's (UTC day, ISO week from Monday, calendar month), and a cap blocks at
 ``count >= limit`` exactly as the evaluator's ``_check_caps`` does.
 
-Suppression per reporting period P for a cap with window W: per (customer, P-bucket,
-W-bucket) impression counts, a running sum over P-buckets inside each W-window (window
-function), and "capped" when the running count reaches the limit. For W finer than P each
-W-window sits inside one P-bucket, so the running sum is the window count and the customer is
-capped in P when any of its windows is.
+Suppression per reporting period P, for a cap with window W:
+
+* W no coarser than P (a weekly cap read per week, a daily cap read per week): customers with
+  contact per P-bucket come from one scan shared by all such caps (a ``COUNT(DISTINCT CASE ...)``
+  column per cap scope); capped customers from one ``GROUP BY customer, W HAVING count >= limit``
+  per cap, counted per P-bucket.
+* W coarser than P (a weekly cap read per day): per (customer, P, W) counts and a running sum
+  over the P-buckets inside each W-window (window function); capped once it reaches the limit.
+
+History queries name ``is_impression`` so they range-scan the covering index of migration 0002.
 """
 
 from __future__ import annotations
@@ -191,14 +196,22 @@ async def shared_active(
     until: datetime,
     filter_sets: list[list[ColumnElement[bool]]],
 ) -> list[dict[str, int]]:
-    """Customers with an impression per bucket, for several scope slices in one scan
-    (one ``COUNT(DISTINCT CASE WHEN <slice> THEN customer END)`` column per slice)."""
+    """Customers with an impression per bucket, for several scope slices in one scan: one row per
+    (bucket, customer) flagging which slices it touched, then the flags summed per bucket (a
+    plain GROUP BY both backends hash or sort fast, unlike per-slice COUNT(DISTINCT))."""
     bucket = bucket_start(repo, period, Interaction.timestamp).label("p")
-    customer = Interaction.customer_id
-    columns = [func.count(distinct(case((and_(*f), customer)) if f else customer)) for f in filter_sets]
-    stmt = (
-        select(bucket, *columns).where(*_base_where(repo, since, until), impressions_only()).group_by(bucket)
+    flags = [
+        func.max(case((and_(*f), 1), else_=0) if f else literal(1)).label(f"s{n}")
+        for n, f in enumerate(filter_sets)
+    ]
+    per_customer = (
+        select(bucket, *flags)
+        .where(*_base_where(repo, since, until), impressions_only())
+        .group_by(bucket, Interaction.customer_id)
+        .subquery()
     )
+    columns = [func.sum(per_customer.c[f"s{n}"]) for n in range(len(filter_sets))]
+    stmt = select(per_customer.c.p, *columns).group_by(per_customer.c.p)
     out: list[dict[str, int]] = [{} for _ in filter_sets]
     for p, *counts in (await repo.session.execute(stmt)).all():
         for index, n in enumerate(counts):
