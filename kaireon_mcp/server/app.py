@@ -25,8 +25,10 @@ from mcp.types import (
     INVALID_PARAMS,
     CallToolRequestParams,
     CallToolResult,
+    EmptyResult,
     ListToolsResult,
     PaginatedRequestParams,
+    SetLevelRequestParams,
     TextContent,
     ToolAnnotations,
     ToolListChangedNotification,
@@ -263,4 +265,20 @@ def build_server(
         get_tool_input_schema=lambda name: spec.input_schema() if (spec := registry.get(name)) else None,
         **catalog.handlers(deps, resolve),
     )
+
+    async def set_logging_level(
+        ctx: ServerRequestContext[Any, Any], params: SetLevelRequestParams
+    ) -> EmptyResult:
+        """``logging/setLevel`` on the handshake era (SEP-2577 drops it from 2026-07-28).
+
+        The server sends no ``notifications/message`` (tool failures come back as ``isError``
+        results, server-side problems go to the server's own log), so every level is honoured
+        trivially; accepting the request keeps clients that set a level on connect working
+        instead of failing with Method not found. Registered directly rather than through
+        ``on_set_logging_level`` to avoid the SDK's deprecation warning at construction.
+        """
+        resolve(ctx)  # same authentication check as every other request
+        return EmptyResult()
+
+    server.add_request_handler("logging/setLevel", SetLevelRequestParams, set_logging_level)
     return server
