@@ -163,7 +163,8 @@ def handlers(deps: ServerDeps, resolve: Resolver) -> dict[str, Any]:
         model, column_name = target
         column = getattr(model, column_name)
         scope = resolve(ctx)
-        match = column.startswith(typed, autoescape=True) | model.name.icontains(typed, autoescape=True)
+        name_column: Any = getattr(model, "name")  # noqa: B009 - every completable table has a name
+        match = column.startswith(typed, autoescape=True) | name_column.icontains(typed, autoescape=True)
         async with deps.db.tenant(scope.principal) as repo:
             rows = await repo.all(model, match, order_by=column)
         values = list(dict.fromkeys(str(getattr(row, column_name)) for row in rows))
