@@ -1,0 +1,204 @@
+"""Recommend throughput over HTTP: 16 concurrent httpx clients on loopback against `kaireon-mcp serve`.
+
+A fresh temporary KAIREON_HOME gets the demo tenant (2,000 customers, `kaireon-mcp seed`), one
+editor API key per client (the bridge allows 600 requests per 60 s per key, so each client plays
+one caller), then `python -m kaireon_mcp serve` on a free loopback port. Every request is a real
+decision: `POST /api/v1/recommend` for a varying customer and channel, which also writes the
+impression history rows and the decision trace.
+
+Usage: python bench/bridge.py [--requests N] [--clients N] [--postgres URL]
+Target (issue 6): > 500 decisions/s with p99 < 50 ms on this 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+CHANNELS = ("web", "email", "in_app", "push")  # the demo tenant's channel types
+SECRET = "bench-bridge-secret"
+
+
+def _env(home: Path, database_url: str | None) -> dict[str, str]:
+    keep = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG", "PYTHONPATH"}}
+    env = {**keep, "KAIREON_HOME": str(home), "KAIREON_SECRET_KEY": SECRET}
+    if database_url:
+        env["KAIREON_DATABASE_URL"] = database_url
+    return env
+
+
+def _cli(env: dict[str, str], *args: str) -> str:
+    out = subprocess.run(
+        [sys.executable, "-m", "kaireon_mcp", *args], env=env, cwd=REPO, capture_output=True, text=True
+    )
+    if out.returncode:
+        raise SystemExit(f"kaireon-mcp {' '.join(args)} failed: {out.stderr.strip()}")
+    return out.stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _wait_healthy(base: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    async with httpx.AsyncClient() as probe:
+        while True:
+            try:
+                if (await probe.get(f"{base}/healthz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("kaireon-mcp serve did not become healthy")
+            await asyncio.sleep(0.05)
+
+
+async def _client(
+    base: str,
+    key: str,
+    index: int,
+    count: int,
+    clients: int,
+    customers: int,
+    timings: list[float],
+    statuses: Counter[int],
+) -> None:
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    async with httpx.AsyncClient(
+        base_url=base, headers={"X-API-Key": key}, limits=limits, timeout=30
+    ) as http:
+        for i in range(count):
+            n = index + i * clients  # interleaved: the 16 clients never ask for the same customer at once
+            body = {
+                "customerId": f"C-{(n * 7919) % customers + 1:04d}",
+                "channel": CHANNELS[n % len(CHANNELS)],
+            }
+            started = time.perf_counter()
+            response = await http.post("/api/v1/recommend", json=body)
+            timings.append((time.perf_counter() - started) * 1000)
+            statuses[response.status_code] += 1
+
+
+async def _load(
+    base: str, keys: list[str], requests: int, customers: int
+) -> tuple[float, list[float], Counter[int]]:
+    clients = len(keys)
+    per_client = requests // clients
+    # Warm-up outside the measurement: imports, the catalogue cache, connection pools.
+    warm: list[float] = []
+    await asyncio.gather(
+        *(_client(base, k, i, 5, clients, customers, warm, Counter()) for i, k in enumerate(keys))
+    )
+    timings: list[float] = []
+    statuses: Counter[int] = Counter()
+    started = time.perf_counter()
+    await asyncio.gather(
+        *(
+            _client(base, key, i, per_client, clients, customers, timings, statuses)
+            for i, key in enumerate(keys)
+        )
+    )
+    return time.perf_counter() - started, timings, statuses
+
+
+def run(
+    label: str, database_url: str | None, requests: int, clients: int, customers: int, py_spy: str | None
+) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        env = _env(Path(tmp), database_url)
+        _cli(env, "seed", "--customers", str(customers))
+        keys = [
+            _cli(env, "keys", "create", "--tenant", "demo", "--role", "editor").split()[0]
+            for _ in range(clients)
+        ]
+        port = _free_port()
+        base = f"http://127.0.0.1:{port}"
+        serve = subprocess.Popen(
+            [sys.executable, "-m", "kaireon_mcp", "serve", "--port", str(port)],
+            env=env,
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            asyncio.run(_wait_healthy(base, serve))
+            load_before = os.getloadavg()[0]
+            spy = None
+            if py_spy:  # sample the server during the whole run (collapsed stacks, for flamegraph.pl)
+                spy = subprocess.Popen(
+                    [
+                        shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy"),
+                        "record",
+                        "-p",
+                        str(serve.pid),
+                        "-o",
+                        py_spy,
+                        "-f",
+                        "raw",
+                        "-r",
+                        "200",
+                        "--nonblocking",
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+                time.sleep(1)
+            own_cpu = resource.getrusage(resource.RUSAGE_SELF)
+            seconds, timings, statuses = asyncio.run(_load(base, keys, requests, customers))
+            own_after = resource.getrusage(resource.RUSAGE_SELF)
+            if spy:
+                spy.send_signal(2)
+                spy.wait(timeout=30)
+        finally:
+            serve.terminate()
+            serve.wait(timeout=20)
+    ok = statuses.get(200, 0)
+    q = statistics.quantiles(sorted(timings), n=100, method="inclusive")
+    client_cpu = (own_after.ru_utime - own_cpu.ru_utime) + (own_after.ru_stime - own_cpu.ru_stime)
+    print(
+        f"{label}: {len(timings)} recommend requests, {clients} concurrent clients, {seconds:.1f} s: "
+        f"{len(timings) / seconds:.0f} decisions/s; p50 {q[49]:.1f} ms, p95 {q[94]:.1f} ms, "
+        f"p99 {q[98]:.1f} ms, max {max(timings):.1f} ms; statuses {dict(statuses)} "
+        f"(200: {ok}); load generator CPU {client_cpu:.1f} s of {seconds:.1f} s; "
+        f"load average at start {load_before:.2f} on {os.cpu_count()} cores"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=3200)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--customers", type=int, default=2000)
+    parser.add_argument(
+        "--postgres", default=None, help="also run against this PostgreSQL URL (schema reset!)"
+    )
+    parser.add_argument("--no-sqlite", action="store_true")
+    parser.add_argument("--py-spy", metavar="FILE", help="record the server with py-spy (pip install py-spy)")
+    args = parser.parse_args()
+    if args.requests // args.clients > 550:
+        parser.error("keep requests per client at 550 or fewer (600 per 60 s per key), or add --clients")
+    if not args.no_sqlite:
+        run("SQLite (default)", None, args.requests, args.clients, args.customers, args.py_spy)
+    if args.postgres:
+        run("PostgreSQL", args.postgres, args.requests, args.clients, args.customers, args.py_spy)
+
+
+if __name__ == "__main__":
+    main()
