@@ -30,6 +30,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from kaireon_mcp.core.contact_policy import RULE_TYPES as POLICY_RULE_TYPES
+from kaireon_mcp.core.decisioning.flows import create_flow, publish_flow
 from kaireon_mcp.core.flow_schema import BASE_FLOW_KEY, BASE_FLOW_NAME, base_flow_nodes
 from kaireon_mcp.core.operators import PRESENCE_OPERATORS, normalize_operator
 from kaireon_mcp.core.qualification import (
@@ -403,43 +404,19 @@ async def _free_flow_key(repo: Repository) -> str:
 
 
 async def _create_base_flow(repo: Repository) -> DecisionFlow:
-    """Base NBA Flow as the engine needs it: default, active, protected, published as v1."""
-    nodes = base_flow_nodes()
-    flow = await repo.create(
-        DecisionFlow,
+    """Base NBA Flow as the engine needs it: default, published as v1 (so active and protected)."""
+    flow = await create_flow(
+        repo,
         {
             "key": await _free_flow_key(repo),
             "name": BASE_FLOW_NAME,
             "description": "Default next-best-action pipeline created for auto-routing.",
-            "status": "active",
             "is_default": True,
-            "protected": True,
-            "published_version": 1,
-            "flow_config": {},
         },
+        base_flow_nodes(),
     )
-    for position, node in enumerate(nodes):
-        await repo.create(
-            DecisionFlowNode,
-            {
-                "flow_id": flow.id,
-                "node_key": node["id"],
-                "position": position,
-                "type": node["type"],
-                "config": node["config"],
-            },
-        )
-    await repo.create(
-        DecisionFlowVersion,
-        {
-            "flow_id": flow.id,
-            "version": 1,
-            "published_by": repo.ctx.actor,
-            "notes": "Created automatically as the tenant default flow",
-            "config_snapshot": {"version": 2, "nodes": nodes, "flowConfig": {}},
-        },
-    )
-    return flow
+    await publish_flow(repo, flow.id, "Created automatically as the tenant default flow")
+    return await repo.get(DecisionFlow, flow.id)
 
 
 async def route_to_default(repo: Repository, channel_id: str, placement_id: str | None) -> FlowRoute:
