@@ -458,7 +458,3 @@ async def execute(
         raise KaireonError(f"tool {name} failed unexpectedly ({exc.__class__.__name__})") from exc
     data = _dump(result)
     return data if isinstance(data, dict) else {"result": data}
-
-
-def error_body(exc: KaireonError) -> dict[str, Any]:
-    return exc.to_dict()

@@ -30,10 +30,6 @@ from kaireon_mcp.storage.tables import (
 )
 
 
-def rule_spec(row: QualificationRule) -> RuleSpec:
-    return RuleSpec.from_dict(row.to_dict())
-
-
 @dataclass
 class Catalog:
     """Everything the pipeline reads that does not depend on the customer."""
