@@ -13,6 +13,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -27,6 +28,7 @@ from kaireon_mcp.core.operators import (
 from kaireon_mcp.core.qualification import (
     CandidateView,
     CustomerContext,
+    ScopeIndex,
     customer_namespaces,
     customer_segments,
     metric_value,
@@ -81,15 +83,54 @@ class ContactEvent:
         impression = self.outcome in IMPRESSION_OUTCOMES if self.is_impression is None else self.is_impression
         object.__setattr__(self, "is_impression", bool(impression) and self.outcome != "recommendation")
 
+    @classmethod
+    def of(
+        cls,
+        timestamp: datetime,
+        offer_id: str | None,
+        creative_id: str | None,
+        channel_id: str | None,
+        channel_type: str | None,
+        placement_id: str | None,
+        category_id: str | None,
+        sub_category_id: str | None,
+        outcome: str,
+        classification: str,
+        is_impression: bool | None,
+        campaign_id: str | None = None,
+    ) -> ContactEvent:
+        """The event the constructor would build, at a fraction of its cost: a frozen
+        dataclass ``__init__`` pays an ``object.__setattr__`` per field, and a decision
+        loads hundreds of history rows.
+        """
+        impression = outcome in IMPRESSION_OUTCOMES if is_impression is None else is_impression
+        event = object.__new__(cls)
+        event.__dict__.update(
+            timestamp=timestamp if timestamp.tzinfo is UTC else to_utc(timestamp),
+            offer_id=offer_id,
+            creative_id=creative_id,
+            channel_id=channel_id,
+            channel_type=channel_type,
+            placement_id=placement_id,
+            category_id=category_id,
+            sub_category_id=sub_category_id,
+            outcome=outcome,
+            classification=classification,
+            is_impression=bool(impression) and outcome != "recommendation",
+            campaign_id=campaign_id,
+        )
+        return event
+
 
 EventPredicate = Callable[[ContactEvent], bool]
+_timestamp = attrgetter("timestamp")
 
 
 class ContactLedger:
     """One customer's history, sorted once so every window query is a bisect plus a slice."""
 
     def __init__(self, events: Iterable[ContactEvent] = ()) -> None:
-        ordered = sorted(events, key=lambda event: event.timestamp)
+        ordered = sorted(events, key=_timestamp)
         self._events: tuple[ContactEvent, ...] = tuple(ordered)
         self._event_times = [event.timestamp for event in self._events]
         self._impressions: tuple[ContactEvent, ...] = tuple(event for event in ordered if event.is_impression)
@@ -783,29 +824,80 @@ SLICE_ONLY_TYPES: Final = frozenset(
 )
 
 
+class PolicyIndex:
+    """A policy list prepared once (type check, priority order, scope index); pass it to
+    :func:`evaluate_policies` instead of the list when evaluating many candidates.
+    Construction raises what :func:`evaluate_policies` raises for an unknown rule type.
+    """
+
+    def __init__(self, policies: Iterable[PolicySpec]) -> None:
+        ordered = sorted(policies, key=lambda item: -item.priority)
+        for policy in ordered:
+            _check_type(policy)
+        self.policies = [policy for policy in ordered if policy.status == "active"]
+        self._entries = [scope_entries(p.scope, p.scope_id, p.scopes) for p in self.policies]
+        try:
+            self._scopes: ScopeIndex | None = ScopeIndex(self._entries)
+        except TypeError:
+            self._scopes = None
+
+    def applicable(
+        self, candidate: CandidateView, segments: frozenset[str]
+    ) -> list[tuple[PolicySpec, list[tuple[str, str | None]]]]:
+        """In-scope policies by priority with the scope entries that matched (as
+        :func:`matching_entries` lists them)."""
+        if self._scopes is None:
+            pairs = [(policy, matching_entries(policy, candidate, segments)) for policy in self.policies]
+            return [(policy, entries) for policy, entries in pairs if entries]
+        applicable: list[tuple[PolicySpec, list[tuple[str, str | None]]]] = []
+        last = -1
+        for item, position in self._scopes.hits(candidate, segments):
+            if item != last:
+                applicable.append((self.policies[item], []))
+                last = item
+            applicable[-1][1].append(self._entries[item][position])
+        return applicable
+
+
+def _check_type(policy: PolicySpec) -> None:
+    if policy.rule_type not in EVALUATORS:
+        raise ValidationError(f"Unknown contact policy rule type {policy.rule_type!r}", field="ruleType")
+
+
+def _applicable(
+    policies: Iterable[PolicySpec], candidate: CandidateView, segments: frozenset[str]
+) -> list[tuple[PolicySpec, list[tuple[str, str | None]]]]:
+    applicable: list[tuple[PolicySpec, list[tuple[str, str | None]]]] = []
+    for policy in sorted(policies, key=lambda item: -item.priority):
+        _check_type(policy)
+        entries = matching_entries(policy, candidate, segments) if policy.status == "active" else []
+        if entries:
+            applicable.append((policy, entries))
+    return applicable
+
+
 def evaluate_policies(
-    policies: Iterable[PolicySpec],
+    policies: Iterable[PolicySpec] | PolicyIndex,
     candidate: CandidateView,
     ledger: ContactLedger,
     customer: CustomerContext,
     now: datetime,
     selected_offer_ids: Iterable[str] = (),
     memo: dict[tuple[Any, ...], Verdict] | None = None,
+    segments: frozenset[str] | None = None,
 ) -> PolicyOutcome:
     """Active, in-scope policies by priority desc; the first block wins and stops evaluation.
 
     A matching ``allow_override`` skips every other bypassable policy; mandatory candidates
     skip all but frequency_cap, cross_channel_cap and ``bypassable: false`` policies. Skipped
-    policies are still listed (``blocked: false``) so explanations can say why.
+    policies are still listed (``blocked: false``) so explanations can say why. A
+    :class:`PolicyIndex` and precomputed ``segments`` spare the per-candidate scope scan.
     """
-    segments = customer_segments(customer)
-    applicable: list[tuple[PolicySpec, list[tuple[str, str | None]]]] = []
-    for policy in sorted(policies, key=lambda item: -item.priority):
-        if policy.rule_type not in EVALUATORS:
-            raise ValidationError(f"Unknown contact policy rule type {policy.rule_type!r}", field="ruleType")
-        entries = matching_entries(policy, candidate, segments) if policy.status == "active" else []
-        if entries:
-            applicable.append((policy, entries))
+    segments = customer_segments(customer) if segments is None else segments
+    if isinstance(policies, PolicyIndex):
+        applicable = policies.applicable(candidate, segments)
+    else:
+        applicable = _applicable(policies, candidate, segments)
     override = next((policy for policy, _ in applicable if policy.rule_type == "allow_override"), None)
     selected = frozenset(str(item) for item in selected_offer_ids)
     results: list[dict[str, Any]] = []

@@ -406,6 +406,100 @@ def applicable_rules(
     return sorted(selected, key=lambda rule: -rule.priority)
 
 
+#: candidate attribute each id-scoped kind is matched against (mirrors :func:`scope_matches`)
+_SCOPE_FIELDS: Final[Mapping[str, str]] = {
+    "segment": "segment",
+    "channel": "channel",
+    "category": "category_id",
+    "subcategory": "sub_category_id",
+    "sub_category": "sub_category_id",
+    "offer": "offer_id",
+    "creative": "creative_id",
+    "placement": "placement_id",
+}
+_UNSCOPED_KINDS: Final = frozenset(SCOPES) | {"sub_category"}
+_SPECIAL: Final = frozenset({"segment", "channel"})
+Hit = tuple[int, int]
+
+
+class ScopeIndex:
+    """Many items' scope entries bucketed by the candidate field they test, built once per
+    rule or policy list, so a candidate costs a few dict lookups instead of a
+    :func:`scope_matches` call per entry. Same answers as :func:`scope_matches`; raises
+    ``TypeError`` for an unhashable scope id (callers then fall back to the plain scan).
+    """
+
+    def __init__(self, entries: Sequence[Sequence[tuple[str | None, Any]]]) -> None:
+        always: list[Hit] = []
+        self._buckets: dict[str, dict[Any, list[Hit]]] = {}
+        for item, pairs in enumerate(entries):
+            for position, (scope, scope_id) in enumerate(pairs):
+                kind = (scope or "global").lower()
+                if kind == "global" or scope_id in (None, ""):
+                    if kind in _UNSCOPED_KINDS:
+                        always.append((item, position))
+                elif kind in _SCOPE_FIELDS:
+                    bucket = self._buckets.setdefault(_SCOPE_FIELDS[kind], {})
+                    bucket.setdefault(scope_id, []).append((item, position))
+        self._always = always
+        self._fields = [(name, bucket) for name, bucket in self._buckets.items() if name not in _SPECIAL]
+
+    def hits(self, candidate: CandidateView, segments: frozenset[str]) -> list[Hit]:
+        """``(item, entry)`` pairs matching the candidate, in item then entry order."""
+        found: list[Hit] = []
+        for name, bucket in self._fields:
+            found += bucket.get(getattr(candidate, name), ())
+        channels = self._buckets.get("channel")
+        if channels:
+            found += channels.get(candidate.channel_id, ())
+            if candidate.channel_type != candidate.channel_id:
+                found += channels.get(candidate.channel_type, ())
+        by_segment = self._buckets.get("segment")
+        if by_segment:
+            for segment_id, pairs in by_segment.items():
+                if segment_id in segments:
+                    found += pairs
+        return sorted(self._always + found) if found else self._always
+
+
+class RuleIndex:
+    """A rule list prepared once (active rules in evaluation order, stages, scope index);
+    pass it to :func:`evaluate_rules` instead of the list when evaluating many candidates.
+    """
+
+    def __init__(self, rules: Iterable[RuleSpec]) -> None:
+        self.rules = sorted(
+            (rule for rule in rules if rule.status == "active"), key=lambda rule: -rule.priority
+        )
+        self._stages = [_stage_or_none(rule) for rule in self.rules]
+        try:
+            self._scopes: ScopeIndex | None = ScopeIndex(
+                [scope_entries(rule.scope, rule.scope_id, rule.scopes) for rule in self.rules]
+            )
+        except TypeError:
+            self._scopes = None
+
+    def applicable(
+        self, candidate: CandidateView, segments: frozenset[str]
+    ) -> list[tuple[RuleSpec, str | None]]:
+        """In-scope rules (ordered as :func:`applicable_rules` orders them) with their stage if valid."""
+        if self._scopes is None:
+            positions: Iterable[int] = [
+                i for i, rule in enumerate(self.rules) if rule_applies(rule, candidate, segments)
+            ]
+        else:
+            positions = dict.fromkeys(item for item, _ in self._scopes.hits(candidate, segments))
+        return [(self.rules[i], self._stages[i]) for i in positions]
+
+
+def _stage_or_none(rule: RuleSpec) -> str | None:
+    """Resolved stage, or ``None`` so an invalid one still raises only when the rule is used."""
+    try:
+        return rule.effective_stage
+    except ValidationError:
+        return None
+
+
 def _result(rule: RuleSpec, stage: str, check: RuleCheck, reason: str | None = None) -> dict[str, Any]:
     return {
         "ruleId": rule.id,
@@ -422,22 +516,24 @@ CUSTOMER_ONLY_TYPES: Final = frozenset({"segment_required", "attribute_condition
 
 
 def evaluate_rules(
-    rules: Iterable[RuleSpec],
+    rules: Iterable[RuleSpec] | RuleIndex,
     candidate: CandidateView,
     customer_ctx: CustomerContext,
     memo: dict[str, RuleCheck] | None = None,
+    segments: frozenset[str] | None = None,
 ) -> QualificationOutcome:
     """§4.2: stop at the first hard (eligibility/fit) failure; match failures multiply the
     fit multiplier; ranking-stage rules are evaluated for the record but never applied.
     Mandatory offers bypass qualification at the engine level (§3.11), not here.
 
     ``memo`` (one dict per decision) reuses customer-only rule checks across candidates,
-    so a global age rule is evaluated once per customer, not once per offer.
+    so a global age rule is evaluated once per customer, not once per offer. A
+    :class:`RuleIndex` and precomputed ``segments`` spare the per-candidate scope scan.
     """
     multiplier = 1.0
     results: list[dict[str, Any]] = []
-    for rule in applicable_rules(rules, candidate, customer_ctx):
-        stage = rule.effective_stage
+    for rule, known_stage in _staged_rules(rules, candidate, customer_ctx, segments):
+        stage = known_stage or rule.effective_stage
         if memo is not None and rule.rule_type in CUSTOMER_ONLY_TYPES:
             check = memo.get(rule.id) or memo.setdefault(rule.id, check_rule(rule, candidate, customer_ctx))
         else:
@@ -455,3 +551,14 @@ def evaluate_rules(
         multiplier *= factor
         results.append(_result(rule, stage, check, f"{check.reason}; fitMultiplier x{format_value(factor)}"))
     return QualificationOutcome(True, multiplier, results, None)
+
+
+def _staged_rules(
+    rules: Iterable[RuleSpec] | RuleIndex,
+    candidate: CandidateView,
+    customer: CustomerContext,
+    segments: frozenset[str] | None,
+) -> Iterable[tuple[RuleSpec, str | None]]:
+    if isinstance(rules, RuleIndex):
+        return rules.applicable(candidate, customer_segments(customer) if segments is None else segments)
+    return ((rule, None) for rule in applicable_rules(rules, candidate, customer))

@@ -12,6 +12,7 @@ offer id asc, so equal inputs always rank identically (spec: ties by priority th
 
 from __future__ import annotations
 
+import math
 import random
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -50,14 +51,25 @@ class RankCandidate(Protocol):
 C = TypeVar("C")
 
 
+_ABSENT = object()
+
+
 def get_field(candidate: Any, key: str) -> Any:
-    """Read a candidate attribute from a mapping or an object, trying the known aliases."""
-    for alias in _ALIASES.get(key, (key,)):
-        if isinstance(candidate, Mapping):
+    """Read a candidate attribute from a mapping or an object, trying the known aliases.
+
+    Objects are read with one ``getattr`` per alias (not ``hasattr`` then ``getattr``), so
+    a property is evaluated once; this runs for every candidate on every rank.
+    """
+    aliases = _ALIASES.get(key, (key,))
+    if type(candidate) is dict or isinstance(candidate, Mapping):
+        for alias in aliases:
             if alias in candidate:
                 return candidate[alias]
-        elif hasattr(candidate, alias):
-            return getattr(candidate, alias)
+        return None
+    for alias in aliases:
+        value = getattr(candidate, alias, _ABSENT)
+        if value is not _ABSENT:
+            return value
     return None
 
 
@@ -81,6 +93,9 @@ def _by_score(candidates: Sequence[C]) -> list[C]:
     return sorted(candidates, key=order_key)
 
 
+Fact = tuple[Any, float, float, str, str, Any, Any]
+
+
 def _diversity(candidates: Sequence[C], k: int, penalty: float, sub_penalty: float) -> list[C]:
     """Greedy re-rank: effective = score · penalty^(picked same category) · sub_penalty^(picked same sub).
 
@@ -89,7 +104,7 @@ def _diversity(candidates: Sequence[C], k: int, penalty: float, sub_penalty: flo
     Candidates without a category are never penalised.
     """
     # read every field once: the greedy loop compares each remaining candidate k times
-    facts = [
+    facts: list[Fact] = [
         (
             c,
             _num(c, "score"),
@@ -101,16 +116,29 @@ def _diversity(candidates: Sequence[C], k: int, penalty: float, sub_penalty: flo
         )
         for c in _by_score(candidates)
     ]
-    picked: list[C] = []
+    if all(math.isfinite(f[1]) and math.isfinite(f[2]) for f in facts):
+        return _diversity_grouped(facts, k, penalty, sub_penalty)
+    return _diversity_scan(facts, k, penalty, sub_penalty)
+
+
+def _penalty_factor(
+    cat: Any, sub: Any, cats: Counter[str], subs: Counter[str], penalty: float, sub_penalty: float
+) -> float:
+    return (penalty ** cats[str(cat)] if cat is not None else 1.0) * (
+        sub_penalty ** subs[str(sub)] if sub is not None else 1.0
+    )
+
+
+def _diversity_scan(facts: list[Fact], k: int, penalty: float, sub_penalty: float) -> list[Any]:
+    """The reference greedy loop: every remaining candidate re-keyed on every pick."""
+    picked: list[Any] = []
     cats: Counter[str] = Counter()
     subs: Counter[str] = Counter()
     while facts and len(picked) < k:
 
-        def effective(f: tuple[Any, ...]) -> tuple[float, float, str, str]:
+        def effective(f: Fact) -> tuple[float, float, str, str]:
             _, score, neg_priority, name, offer_id, cat, sub = f
-            factor = (penalty ** cats[str(cat)] if cat is not None else 1.0) * (
-                sub_penalty ** subs[str(sub)] if sub is not None else 1.0
-            )
+            factor = _penalty_factor(cat, sub, cats, subs, penalty, sub_penalty)
             return (-(score * factor), neg_priority, name, offer_id)
 
         best = min(facts, key=effective)
@@ -120,6 +148,47 @@ def _diversity(candidates: Sequence[C], k: int, penalty: float, sub_penalty: flo
             cats[str(best[5])] += 1
         if best[6] is not None:
             subs[str(best[6])] += 1
+    return picked
+
+
+def _diversity_grouped(facts: list[Fact], k: int, penalty: float, sub_penalty: float) -> list[Any]:
+    """Same picks as :func:`_diversity_scan` for finite scores, in O(groups) per pick.
+
+    Candidates sharing (category, subcategory) share one penalty factor ``f >= 0``, and
+    ``score · f`` never increases along score order, so a group's best is within the
+    prefix tied on ``score · f``; ties fall to priority, name, id, then input position.
+    """
+    groups: dict[tuple[str | None, str | None], list[int]] = {}
+    for position, f in enumerate(facts):
+        group = (None if f[5] is None else str(f[5]), None if f[6] is None else str(f[6]))
+        groups.setdefault(group, []).append(position)
+    picked: list[Any] = []
+    cats: Counter[str] = Counter()
+    subs: Counter[str] = Counter()
+    while len(picked) < min(k, len(facts)):
+        best: tuple[float, float, str, str, int] | None = None
+        best_group: list[int] = []
+        for members in groups.values():
+            if not members:
+                continue
+            first = facts[members[0]]
+            factor = _penalty_factor(first[5], first[6], cats, subs, penalty, sub_penalty)
+            top = first[1] * factor
+            for position in members:
+                f = facts[position]
+                if f[1] * factor != top:
+                    break
+                key = (-top, f[2], f[3], f[4], position)
+                if best is None or key < best:
+                    best, best_group = key, members
+        assert best is not None
+        best_group.remove(best[4])
+        chosen = facts[best[4]]
+        picked.append(chosen[0])
+        if chosen[5] is not None:
+            cats[str(chosen[5])] += 1
+        if chosen[6] is not None:
+            subs[str(chosen[6])] += 1
     return picked
 
 

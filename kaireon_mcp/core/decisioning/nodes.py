@@ -10,15 +10,15 @@ import hashlib
 import random
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from kaireon_mcp.core.contact_policy import count_in_window, evaluate_policies, events_in_window
+from kaireon_mcp.core.contact_policy import PolicyIndex, count_in_window, evaluate_policies, events_in_window
 from kaireon_mcp.core.decisioning.state import Candidate, DecisionState
 from kaireon_mcp.core.experiments import assign_experiment
 from kaireon_mcp.core.formula import evaluate_formula
 from kaireon_mcp.core.models import MODEL_TYPES
 from kaireon_mcp.core.operators import evaluate_tree
-from kaireon_mcp.core.qualification import customer_segments, evaluate_rules
+from kaireon_mcp.core.qualification import RuleIndex, customer_segments, evaluate_rules
 from kaireon_mcp.core.ranking import allocate_groups, apply_coupling, offer_constraint_violation, rank
 from kaireon_mcp.core.scoring import (
     emphasis,
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from kaireon_mcp.core.decisioning.engine import Engine
 
 NodeFn = Callable[["Engine", DecisionState, dict[str, Any]], Awaitable[None]]
+T = TypeVar("T")
 MANDATORY_DAILY_CAP = 5
 MANDATORY_POLICY_TYPES = frozenset({"frequency_cap", "cross_channel_cap"})
 
@@ -180,17 +181,51 @@ async def node_enrich(engine: Engine, state: DecisionState, node: dict[str, Any]
     state.stages[-1]["enrichedFields"] = len(state.customer.attributes)
 
 
+#: structures derived from a cached catalogue's lists, keyed by the list's identity
+_DERIVED: dict[tuple[int, Any], tuple[list[Any], tuple[int, ...], Any]] = {}
+_DERIVED_MAX = 64
+
+
+def derived(source: list[Any], key: Any, build: Callable[[], T]) -> T:
+    """Memoise ``build()`` per catalogue list: catalogues are cached across decisions, so an
+    index over their rules or policies is built once per load, not once per decision. The
+    entry holds the list (its id cannot be reused while cached) and its members' ids (an
+    in-place change rebuilds).
+    """
+    members = tuple(map(id, source))
+    hit = _DERIVED.get((id(source), key))
+    if hit is not None and hit[0] is source and hit[1] == members:
+        return hit[2]  # type: ignore[no-any-return]
+    value = build()
+    if len(_DERIVED) >= _DERIVED_MAX:
+        del _DERIVED[next(iter(_DERIVED))]
+    _DERIVED[(id(source), key)] = (source, members, value)
+    return value
+
+
+def _rule_index(engine: Engine, only: frozenset[str]) -> RuleIndex:
+    rules = engine.catalog.rules
+    return derived(rules, ("rules", only), lambda: RuleIndex(r for r in rules if not only or r.id in only))
+
+
+def _policy_index(engine: Engine, only: frozenset[str]) -> PolicyIndex:
+    policies = engine.catalog.policies
+    return derived(
+        policies, ("policies", only), lambda: PolicyIndex(p for p in policies if not only or p.id in only)
+    )
+
+
 async def node_qualify(engine: Engine, state: DecisionState, node: dict[str, Any]) -> None:
     config = node.get("config") or {}
-    only = set(config.get("ruleIds") or [])
-    rules = [r for r in engine.catalog.rules if not only or r.id in only]
+    rules = _rule_index(engine, frozenset(config.get("ruleIds") or []))
+    segments = customer_segments(state.customer)
     survivors, reasons = [], {}
     memo: dict[str, Any] = {}
     for cand in state.candidates:
         if cand.mandatory:
             survivors.append(cand)
             continue
-        outcome = evaluate_rules(rules, state.view(cand), state.customer, memo)
+        outcome = evaluate_rules(rules, state.view(cand), state.customer, memo, segments)
         cand.qualification = outcome.results
         state.qualification_results.extend({"offerId": cand.offer_id, **r} for r in outcome.results)
         cand.fit_multiplier *= outcome.fit_multiplier
@@ -211,17 +246,20 @@ async def node_qualify(engine: Engine, state: DecisionState, node: dict[str, Any
 
 async def node_contact_policy(engine: Engine, state: DecisionState, node: dict[str, Any]) -> None:
     config = node.get("config") or {}
-    only = set(config.get("policyIds") or [])
-    policies = [p for p in engine.catalog.policies if not only or p.id in only]
+    only = frozenset(config.get("policyIds") or [])
     survivors, reasons = [], {}
     mandatory_today = _mandatory_shown_today(engine, state)
     seen = _impressions_by_offer(state)
     memo: dict[tuple[Any, ...], Any] = {}
+    segments = customer_segments(state.customer)
+    policies: PolicyIndex | None = None
     for cand in state.candidates:
         blocked = _hard_constraint(engine, state, cand, mandatory_today, seen)
         if blocked:
             reasons[cand.offer_id] = blocked
             continue
+        # built at first use, so an unknown rule type raises exactly when it always did
+        policies = policies or _policy_index(engine, only)
         outcome = evaluate_policies(
             policies,
             state.view(cand),
@@ -230,6 +268,7 @@ async def node_contact_policy(engine: Engine, state: DecisionState, node: dict[s
             state.now,
             state.selected_offer_ids,
             memo,
+            segments,
         )
         cand.policies = outcome.results
         state.contact_policy_results.extend({"offerId": cand.offer_id, **r} for r in outcome.results)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -75,25 +76,28 @@ async def load_ledger(repo: Repository, catalog: Catalog, customer_id: str, now:
         Interaction.timestamp <= now,
         Interaction.interaction_type != "recommendation",
     )
-    return ContactLedger(_event(catalog, row) for row in (await repo.session.execute(stmt)).all())
+    return ContactLedger(_events(catalog, (await repo.session.execute(stmt)).all()))
 
 
-def _event(catalog: Catalog, row: Any) -> ContactEvent:
-    offer = catalog.offers.get(row.offer_id or "", {})
-    channel = catalog.channels.get(row.channel_id or "", {})
-    return ContactEvent(
-        timestamp=row.timestamp,
-        offer_id=row.offer_id,
-        creative_id=row.creative_id,
-        channel_id=row.channel_id,
-        channel_type=channel.get("channelType"),
-        placement_id=row.placement_id,
-        category_id=row.category_id or offer.get("categoryId"),
-        sub_category_id=offer.get("subCategoryId"),
-        outcome=row.interaction_type,
-        classification=row.classification,
-        is_impression=bool(row.is_impression),
-    )
+def _events(catalog: Catalog, rows: Iterable[Any]) -> Iterator[ContactEvent]:
+    """History rows as events; category and subcategory fall back to the offer's."""
+    offers, channels = catalog.offers, catalog.channels
+    empty: dict[str, Any] = {}
+    for ts, offer_id, creative_id, channel_id, placement_id, category_id, kind, classification, shown in rows:
+        offer = offers.get(offer_id or "", empty)
+        yield ContactEvent.of(
+            ts,
+            offer_id,
+            creative_id,
+            channel_id,
+            channels.get(channel_id or "", empty).get("channelType"),
+            placement_id,
+            category_id or offer.get("categoryId"),
+            offer.get("subCategoryId"),
+            kind,
+            classification,
+            bool(shown),
+        )
 
 
 def days_since_last_impression(ledger: ContactLedger, now: datetime):  # type: ignore[no-untyped-def]
