@@ -6,14 +6,12 @@ import dataclasses
 import hashlib
 import uuid
 
-from sqlalchemy import select
 from starlette.requests import Request
 
 from kaireon_mcp.errors import ForbiddenError
 from kaireon_mcp.storage.context import TenantContext
 from kaireon_mcp.storage.db import Database
 from kaireon_mcp.storage.keys import authenticate
-from kaireon_mcp.storage.tables import ApiKey
 
 __all__ = ["caller_id", "presented_key", "principal_for", "require_role"]
 
@@ -29,14 +27,6 @@ def presented_key(request: Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-async def _scopes(db: Database, key_id: str | None) -> list[str]:
-    if key_id is None:
-        return []
-    async with db.session() as session:
-        value = (await session.execute(select(ApiKey.scopes).where(ApiKey.id == key_id))).scalar_one_or_none()
-    return [str(s) for s in value or []]
-
-
 async def principal_for(request: Request, db: Database) -> TenantContext:
     """Authenticate the request; the key's tenant always wins over ``X-Tenant-Id``.
 
@@ -48,7 +38,7 @@ async def principal_for(request: Request, db: Database) -> TenantContext:
     claimed = request.headers.get("x-tenant-id")
     if claimed and claimed.strip() != principal.tenant_id:
         raise ForbiddenError("X-Tenant-Id does not match the tenant of this API key", field="X-Tenant-Id")
-    if await _scopes(db, principal.api_key_id):
+    if principal.scopes:
         # Empty scopes = full access; the only defined scope (scim) grants no AI route.
         raise ForbiddenError("this API key is restricted to other scopes")
     user = (request.headers.get("x-user-id") or "").strip()[:MAX_USER_ID] or None

@@ -20,6 +20,8 @@ class TenantContext:
     auth_kind: str = "internal"
     api_key_id: str | None = None
     request_id: str | None = None
+    #: an API key's scopes; empty means full access (the only defined scope, scim, is narrower)
+    scopes: tuple[str, ...] = ()
     extra: dict[str, str] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:

@@ -6,9 +6,11 @@ import hashlib
 import hmac
 import os
 import secrets
+import time
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from kaireon_mcp.errors import NotFoundError, UnauthorizedError, ValidationError
 from kaireon_mcp.storage.context import ROLE_RANK, TenantContext
@@ -78,15 +80,52 @@ async def revoke_key(db: Database, key_id: str) -> dict[str, object]:
         return key.to_dict()
 
 
+#: ``last_used_at`` is a "seen recently" marker: one write per key per minute, not per request
+LAST_USED_RESOLUTION_S = 60.0
+_last_recorded: dict[str, float] = {}
+_KEY_COLUMNS = (
+    ApiKey.id,
+    ApiKey.tenant_id,
+    ApiKey.role,
+    ApiKey.scopes,
+    ApiKey.expires_at,
+    ApiKey.revoked_at,
+    ApiKey.last_used_at,
+)
+
+
 async def authenticate(db: Database, plaintext: str | None) -> TenantContext:
-    """Resolve a presented key to its tenant and role; 401 for unknown, revoked or expired keys."""
+    """Resolve a presented key to its tenant and role; 401 for unknown, revoked or expired keys.
+
+    One indexed read per request, in a read-only transaction (so it never queues behind a
+    writer on SQLite), and always against the database, so a revocation made by any process
+    (the CLI, another replica) takes effect on the next request.
+    """
     if not plaintext or not plaintext.startswith(KEY_PREFIX):
         raise UnauthorizedError("missing or malformed API key (expected X-API-Key: krn_...)")
     digest = hash_key(plaintext)
+    async with db.read_session() as session:
+        row = (await session.execute(select(*_KEY_COLUMNS).where(ApiKey.key_hash == digest))).first()
+    now = utcnow()
+    if row is None or row.revoked_at is not None or (row.expires_at and row.expires_at <= now):
+        raise UnauthorizedError("API key is unknown, revoked or expired")
+    await _record_use(db, row.id, row.last_used_at, now)
+    return TenantContext(
+        tenant_id=row.tenant_id,
+        role=row.role,
+        auth_kind="apiKey",
+        api_key_id=row.id,
+        scopes=tuple(str(s) for s in row.scopes or ()),
+    )
+
+
+async def _record_use(db: Database, key_id: str, last_used: datetime | None, now: datetime) -> None:
+    if last_used is not None and (now - last_used).total_seconds() < LAST_USED_RESOLUTION_S:
+        return
+    recorded = _last_recorded.get(key_id)
+    moment = time.monotonic()
+    if recorded is not None and moment - recorded < LAST_USED_RESOLUTION_S:
+        return
+    _last_recorded[key_id] = moment
     async with db.session() as session:
-        row = (await session.execute(select(ApiKey).where(ApiKey.key_hash == digest))).scalar_one_or_none()
-        now = utcnow()
-        if row is None or row.revoked_at is not None or (row.expires_at and row.expires_at <= now):
-            raise UnauthorizedError("API key is unknown, revoked or expired")
-        row.last_used_at = now
-        return TenantContext(tenant_id=row.tenant_id, role=row.role, auth_kind="apiKey", api_key_id=row.id)
+        await session.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=now))

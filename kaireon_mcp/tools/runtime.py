@@ -14,11 +14,11 @@ from kaireon_mcp.core.decisioning.api import (
     RespondRequest,
     RespondResponse,
 )
-from kaireon_mcp.core.decisioning.recommend import recommend
+from kaireon_mcp.core.decisioning.recommend import recommend, recommend_with
 from kaireon_mcp.core.decisioning.respond import respond
 from kaireon_mcp.errors import NotFoundError, ValidationError
 from kaireon_mcp.storage.tables import DecisionTrace, Interaction
-from kaireon_mcp.tools.common import EntityOut, OffsetPage, PageOut, entity_out, repo_for
+from kaireon_mcp.tools.common import AMBIENT_REPO, EntityOut, OffsetPage, PageOut, entity_out, repo_for
 from kaireon_mcp.tools.registry import ToolContext, ToolInput, tool
 
 
@@ -44,8 +44,10 @@ class RecommendArgs(RecommendRequest):
     ),
 )
 async def recommend_tool(ctx: ToolContext, args: RecommendArgs) -> RecommendResponse:
-    async with repo_for(ctx) as repo:
-        return RecommendResponse.model_validate(await recommend(repo, args))
+    if ctx.services.get(AMBIENT_REPO) is not None:  # inside a composite: join its transaction
+        async with repo_for(ctx) as repo:
+            return RecommendResponse.model_validate(await recommend(repo, args))
+    return RecommendResponse.model_validate(await recommend_with(ctx.db, ctx.principal, args))
 
 
 class OutcomeArgs(RespondRequest):

@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import func, select, union_all
+from sqlalchemy import bindparam, func, select, union_all
 
 from kaireon_mcp.core.contact_policy import PolicySpec
 from kaireon_mcp.core.qualification import RuleSpec
@@ -18,7 +18,10 @@ from kaireon_mcp.storage.tables import (
     Channel,
     ContactPolicy,
     Creative,
+    DecisionFlow,
+    DecisionFlowVersion,
     Experiment,
+    FlowRoute,
     ModelAdaptation,
     Offer,
     OutcomeType,
@@ -47,6 +50,8 @@ class Catalog:
     profiles: dict[str, dict[str, Any]]
     adaptations: dict[tuple[str, str], AdaptationCounts]
     outcomes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: flows resolved per (flow key, channel id, placement id); shared by copies of one load
+    resolved_flows: dict[tuple[str | None, str | None, str | None], Any] = field(default_factory=dict)
 
     def channel_by_ref(self, ref: str | None) -> dict[str, Any] | None:
         """A channel by id, name or type (the API accepts all three)."""
@@ -80,10 +85,10 @@ class Catalog:
         return self.adaptations.get((scope, scope_id or ""))
 
 
-#: per-process cache of the slow-changing part of a tenant's catalogue, keyed by a fingerprint
-_STATIC: dict[tuple[str, str], tuple[tuple[Any, ...], float, Catalog]] = {}
+#: per-process cache of a tenant's catalogue, keyed by (database URL, tenant id)
+_CACHE: dict[tuple[str, str], _Cached] = {}
 CATALOG_TTL_S = 300.0
-_FINGERPRINTED = (
+_STATIC_TABLES: tuple[Any, ...] = (
     Offer,
     Creative,
     Channel,
@@ -95,8 +100,37 @@ _FINGERPRINTED = (
     Experiment,
     RankingProfile,
     OutcomeType,
+    DecisionFlow,
+    DecisionFlowVersion,
+    FlowRoute,
     Tenant,
 )
+#: learning state: moves with every classified response, so it is versioned on its own
+_LEARNING_TABLES: tuple[Any, ...] = (AlgorithmModel, ModelAdaptation)
+
+
+@dataclass
+class _Cached:
+    static_version: tuple[Any, ...]
+    learning_version: tuple[Any, ...]
+    loaded_at: float
+    catalog: Catalog
+
+
+def _fingerprint_statement() -> Any:
+    """``count(*), max(updated_at)`` of every catalogue table for one tenant, as one query.
+
+    Built once: the same statement object lets SQLAlchemy reuse its compiled form, which is
+    most of what this check costs (building it per decision took longer than running it).
+    """
+    parts = []
+    for model in (*_STATIC_TABLES, *_LEARNING_TABLES):
+        key = model.id if model is Tenant else model.tenant_id
+        parts.append(select(func.count(), func.max(model.updated_at)).where(key == bindparam("tenant")))
+    return union_all(*parts)
+
+
+_FINGERPRINT = _fingerprint_statement()
 
 
 async def catalog_version(repo: Repository) -> tuple[Any, ...]:
@@ -105,32 +139,40 @@ async def catalog_version(repo: Repository) -> tuple[Any, ...]:
     Any insert, update or (soft) delete moves one of them, whoever wrote it (a tool, a bulk
     load, another process), so a cached catalogue is never served after a change.
     """
-    parts = []
-    for model in _FINGERPRINTED:
-        table: Any = model
-        key = table.id if model is Tenant else table.tenant_id
-        parts.append(select(func.count(), func.max(table.updated_at)).where(key == repo.ctx.tenant_id))
-    rows = (await repo.session.execute(union_all(*parts))).all()
+    rows = (await repo.session.execute(_FINGERPRINT, {"tenant": repo.ctx.tenant_id})).all()
     return tuple((int(count), str(newest)) for count, newest in rows)
 
 
 async def load_catalog(repo: Repository) -> Catalog:
-    """The tenant's catalogue: cached while no configuration changed, learning state always fresh."""
+    """The tenant's catalogue, reloaded only when its fingerprint moved (or after the TTL).
+
+    Configuration and learning state are versioned apart: a response that updates a model
+    reloads models and adaptations but not offers, rules, policies and resolved flows.
+    """
     version = await catalog_version(repo)
+    static_version, learning_version = version[: len(_STATIC_TABLES)], version[len(_STATIC_TABLES) :]
     bind: Any = repo.session.bind
     where = (str(getattr(bind, "url", "")), repo.ctx.tenant_id)
-    cached = _STATIC.get(where)
-    if cached and cached[0] == version and time.monotonic() - cached[1] < CATALOG_TTL_S:
-        static = cached[2]
-    else:
-        static = await _load_static(repo)
-        _STATIC[where] = (version, time.monotonic(), static)
+    cached = _CACHE.get(where)
+    fresh = cached is not None and time.monotonic() - cached.loaded_at < CATALOG_TTL_S
+    if cached is not None and fresh and cached.static_version == static_version:
+        if cached.learning_version == learning_version:
+            return cached.catalog
+        catalog = replace(cached.catalog, **await _load_learning(repo))
+        _CACHE[where] = _Cached(static_version, learning_version, cached.loaded_at, catalog)
+        return catalog
+    catalog = replace(await _load_static(repo), **await _load_learning(repo))
+    _CACHE[where] = _Cached(static_version, learning_version, time.monotonic(), catalog)
+    return catalog
+
+
+async def _load_learning(repo: Repository) -> dict[str, Any]:
     models = {m.key: m.to_dict() for m in await repo.all(AlgorithmModel)}
     adaptation_rows = (
         await repo.session.execute(select(ModelAdaptation).where(repo.tenant_filter(ModelAdaptation)))
     ).scalars()
     adaptations = {(a.scope, a.scope_id): AdaptationCounts(a.evidence, a.positives) for a in adaptation_rows}
-    return replace(static, models=models, adaptations=adaptations)
+    return {"models": models, "adaptations": adaptations}
 
 
 async def _load_static(repo: Repository) -> Catalog:

@@ -44,6 +44,12 @@ class Engine:
     async def load(cls, repo: Repository, *, explain_all: bool = False) -> Engine:
         return cls(repo, await load_catalog(repo), explain_all=explain_all)
 
+    @property
+    def dialect(self) -> str:
+        """The SQL dialect of the repository's database (``sqlite`` or ``postgresql``)."""
+        bind: Any = self.repo.session.bind
+        return str(bind.dialect.name)
+
     # ---- building the state -------------------------------------------------------------
     async def new_state(self, request: dict[str, Any], now: datetime) -> DecisionState:
         customer_id = str(request["customerId"])
@@ -103,13 +109,17 @@ class Engine:
 
     # ---- running ------------------------------------------------------------------------
     async def resolve(self, state: DecisionState, *, create_base: bool) -> ResolvedFlow:
-        resolved = await resolve_flow(
-            self.repo,
+        """The flow for this request; memoised on the catalogue, which reloads on any flow change."""
+        where = (
             state.request.get("decisionFlowKey"),
             (state.channel or {}).get("id"),
             (state.placement or {}).get("id"),
-            create_base=create_base,
         )
+        resolved = self.catalog.resolved_flows.get(where)
+        if resolved is None:
+            resolved = await resolve_flow(self.repo, *where, create_base=create_base)
+            if resolved.flow.get("id") is not None and resolved.how != "base flow created":
+                self.catalog.resolved_flows[where] = resolved
         state.flow = {**resolved.flow, "version": resolved.version, "resolvedBy": resolved.how}
         return resolved
 

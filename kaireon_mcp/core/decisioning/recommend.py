@@ -12,11 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Table
 
 from kaireon_mcp.core.decisioning.api import DecisionOut, RecommendRequest, RecommendResponse
 from kaireon_mcp.core.decisioning.engine import Engine
 from kaireon_mcp.core.decisioning.state import Candidate, DecisionState
+from kaireon_mcp.storage.context import TenantContext
+from kaireon_mcp.storage.db import Database
+from kaireon_mcp.storage.group_commit import Upsert, Writes, apply_writes
 from kaireon_mcp.storage.repository import Repository
 from kaireon_mcp.storage.tables import DecisionTrace, Interaction, VariantAssignment
 from kaireon_mcp.storage.types import new_id, utcnow
@@ -60,24 +63,64 @@ def _default_order(engine: Engine, state: DecisionState) -> None:
 async def recommend(
     repo: Repository, request: RecommendRequest, *, now: datetime | None = None
 ) -> dict[str, Any]:
-    """The Recommend API: one decision (or one per requested placement), persisted."""
+    """The Recommend API in one transaction: decide (creating the Base flow if needed), persist."""
+    body, now = _request_body(request), now or utcnow()
+    engine = await Engine.load(repo)
+    planned = await _plan(engine, body, now, create_base=True)
+    assert planned is not None
+    return await _persist_plan(repo, engine, body, planned)
+
+
+async def recommend_with(
+    db: Database, ctx: TenantContext, request: RecommendRequest, *, now: datetime | None = None
+) -> dict[str, Any]:
+    """The Recommend API as the transports call it: decide on a snapshot, then persist briefly.
+
+    The decision only reads, so it runs in a read-only transaction (on SQLite beside the
+    writer instead of queueing for the write lock); the write transaction then holds the
+    lock only for the inserts. The first decision of a tenant without any flow falls back
+    to ``recommend`` so the Base NBA Flow is created in the same transaction.
+    """
+    body, now = _request_body(request), now or utcnow()
+    async with db.reader(ctx) as reader:
+        engine = await Engine.load(reader)
+        planned = await _plan(engine, body, now, create_base=False)
+    if planned is None:
+        async with db.tenant(ctx) as repo:
+            return await recommend(repo, request, now=now)
+    recommendation_id = new_id("rec")
+    writes = Writes()
+    rows = []
+    for decision in planned.decisions:
+        decisions, more = decision_writes(engine, decision, recommendation_id, ctx.tenant_id)
+        rows.append(decisions)
+        writes.extend(more)
+    await db.group_commit(writes)
+    return _answer(engine, body, planned, recommendation_id, rows)
+
+
+def _request_body(request: RecommendRequest) -> dict[str, Any]:
     body = request.model_dump(by_alias=True)
     if not request.customerId or request.customerId == "anonymous":
         body["customerId"] = anonymous_id(request)
-    now = now or utcnow()
-    engine = await Engine.load(repo)
-    recommendation_id = new_id("rec")
-    if request.placements:
-        return await _multi_placement(repo, engine, body, recommendation_id, now)
-    decision = await decide(engine, body, now=now, create_base=True)
-    decisions = await persist(repo, engine, decision, recommendation_id)
-    return _response(engine, decision, recommendation_id, decisions, body).model_dump()
+    return body
 
 
-async def _multi_placement(
-    repo: Repository, engine: Engine, body: dict[str, Any], recommendation_id: str, now: datetime
-) -> dict[str, Any]:
-    groups, excluded, last = [], list(body.get("excludeOffers") or []), None
+@dataclass
+class _Planned:
+    """One decision per requested placement (or a single one), not yet persisted."""
+
+    decisions: list[Decision]
+    placement_refs: list[str | None]
+
+
+async def _plan(engine: Engine, body: dict[str, Any], now: datetime, *, create_base: bool) -> _Planned | None:
+    """Decide every placement; None when no flow exists yet and ``create_base`` is off."""
+    if not body.get("placements"):
+        decision = await decide(engine, body, now=now, create_base=create_base)
+        return None if _needs_base_flow(decision) else _Planned([decision], [None])
+    planned = _Planned([], [])
+    excluded = list(body.get("excludeOffers") or [])
     for item in body["placements"]:
         sub = {
             **body,
@@ -86,19 +129,43 @@ async def _multi_placement(
             "limit": item.get("limit") or body["limit"],
             "excludeOffers": list(excluded),
         }
-        decision = await decide(engine, sub, now=now, create_base=True)
-        decisions = await persist(repo, engine, decision, recommendation_id)
+        decision = await decide(engine, sub, now=now, create_base=create_base)
+        if _needs_base_flow(decision):
+            return None
         if body.get("deduplicate"):
-            excluded += [d["offerId"] for d in decisions]
-        groups.append(
-            {
-                "placementId": (decision.state.placement or {}).get("id", item["placementId"]),
-                "decisions": decisions,
-            }
-        )
-        last = decision
-    assert last is not None
-    response = _response(engine, last, recommendation_id, [], body).model_dump()
+            excluded += [c.offer_id for c in decision.state.candidates]
+        planned.decisions.append(decision)
+        planned.placement_refs.append(item["placementId"])
+    return planned
+
+
+def _needs_base_flow(decision: Decision) -> bool:
+    return decision.state.flow.get("id") is None
+
+
+async def _persist_plan(
+    repo: Repository, engine: Engine, body: dict[str, Any], planned: _Planned
+) -> dict[str, Any]:
+    recommendation_id = new_id("rec")
+    rows = [await persist(repo, engine, decision, recommendation_id) for decision in planned.decisions]
+    return _answer(engine, body, planned, recommendation_id, rows)
+
+
+def _answer(
+    engine: Engine,
+    body: dict[str, Any],
+    planned: _Planned,
+    recommendation_id: str,
+    rows: list[list[dict[str, Any]]],
+) -> dict[str, Any]:
+    """The response: one decision list, or one group per requested placement."""
+    if not body.get("placements"):
+        return _response(engine, planned.decisions[0], recommendation_id, rows[0], body).model_dump()
+    groups = [
+        {"placementId": (decision.state.placement or {}).get("id", ref), "decisions": decisions}
+        for decision, ref, decisions in zip(planned.decisions, planned.placement_refs, rows, strict=True)
+    ]
+    response = _response(engine, planned.decisions[-1], recommendation_id, [], body).model_dump()
     response["placements"] = groups
     response["decisions"] = [d for g in groups for d in g["decisions"]]
     return RecommendResponse.model_validate(response).model_dump()
@@ -201,13 +268,26 @@ def _fill(value: Any, values: dict[str, Any]) -> Any:
 async def persist(
     repo: Repository, engine: Engine, decision: Decision, recommendation_id: str
 ) -> list[dict[str, Any]]:
-    """Recommendation rows, implicit impressions, variant assignment and the sampled trace."""
+    """Write one decision's rows inside the repository's transaction; returns the response rows."""
+    decisions, writes = decision_writes(engine, decision, recommendation_id, repo.ctx.tenant_id)
+    await apply_writes(repo.session, engine.dialect, writes)
+    return decisions
+
+
+def decision_writes(
+    engine: Engine, decision: Decision, recommendation_id: str, tenant_id: str
+) -> tuple[list[dict[str, Any]], Writes]:
+    """Recommendation rows, implicit impressions, variant assignment and the sampled trace.
+
+    Pure: the rows are built here and written by the caller, either in its own transaction
+    or through the database's group commit.
+    """
     state = decision.state
     decisions = decision_rows(engine, state, recommendation_id)
-    rows = []
+    writes = Writes()
     for out, cand in zip(decisions, state.candidates, strict=True):
         base = {
-            "tenant_id": repo.ctx.tenant_id,
+            "tenant_id": tenant_id,
             "customer_id": state.customer.customer_id,
             "offer_id": cand.offer_id,
             "creative_id": (cand.creative or {}).get("id"),
@@ -222,64 +302,55 @@ async def persist(
             "timestamp": state.now,
             "conversion_value": None,
             "idempotency_key": None,
+            "classification": "neutral",
+            "direction": "outbound",
         }
-        rows.append(
-            {
-                **base,
-                "id": out["interactionId"],
-                "interaction_type": "recommendation",
-                "classification": "neutral",
-                "is_impression": False,
-                "direction": "outbound",
-            }
-        )
+        rows = [
+            {**base, "id": out["interactionId"], "interaction_type": "recommendation", "is_impression": False}
+        ]
         channel = engine.catalog.channels.get(out["channelId"] or "", {})
         if channel.get("impressionMode") == "implicit":
-            rows.append(
-                {
-                    **base,
-                    "id": new_id("ih"),
-                    "interaction_type": "impression",
-                    "classification": "neutral",
-                    "is_impression": True,
-                    "direction": "outbound",
-                }
-            )
-    if rows:
-        from sqlalchemy import insert
-
-        await repo.session.execute(insert(Interaction), rows)
-    await _record_assignment(repo, state)
-    trace_id = await write_trace(repo, engine, decision, recommendation_id, decisions)
-    state.flow["traceId"] = trace_id
-    return decisions
+            rows.append({**base, "id": new_id("ih"), "interaction_type": "impression", "is_impression": True})
+        writes.add(INTERACTIONS, *rows)
+    assignment = _assignment(state, tenant_id)
+    if assignment is not None:
+        writes.upserts.append(assignment)
+    state.flow["traceId"] = None
+    if _sampled(engine, state):
+        trace_id = new_id("trc")
+        values = trace_values(engine, decision, recommendation_id, decisions)
+        writes.add(TRACES, {**values, "id": trace_id, "tenant_id": tenant_id})
+        state.flow["traceId"] = trace_id
+    return decisions, writes
 
 
-async def _record_assignment(repo: Repository, state: DecisionState) -> None:
+INTERACTIONS: Table = Interaction.__table__  # type: ignore[assignment]
+TRACES: Table = DecisionTrace.__table__  # type: ignore[assignment]
+ASSIGNMENTS: Table = VariantAssignment.__table__  # type: ignore[assignment]
+
+
+def _assignment(state: DecisionState, tenant_id: str) -> Upsert | None:
+    """The customer's experiment variant, kept sticky: a repeat only extends its expiry."""
     assignment = state.experiment_assignment
     if not assignment:
-        return
-    stmt = select(VariantAssignment).where(
-        repo.tenant_filter(VariantAssignment),
-        VariantAssignment.experiment_id == assignment["experimentId"],
-        VariantAssignment.customer_id == state.customer.customer_id,
+        return None
+    now = utcnow()
+    return Upsert(
+        ASSIGNMENTS,
+        conflict=("experiment_id", "customer_id"),
+        update=("expires_at", "updated_at"),
+        row={
+            "id": new_id("va"),
+            "tenant_id": tenant_id,
+            "experiment_id": assignment["experimentId"],
+            "customer_id": state.customer.customer_id,
+            "variant": assignment["variant"],
+            "model_id": assignment.get("modelId"),
+            "expires_at": state.now + timedelta(days=ASSIGNMENT_TTL_DAYS),
+            "created_at": now,
+            "updated_at": now,
+        },
     )
-    existing = (await repo.session.execute(stmt)).scalar_one_or_none()
-    expires = state.now + timedelta(days=ASSIGNMENT_TTL_DAYS)
-    if existing is None:
-        repo.session.add(
-            VariantAssignment(
-                id=new_id("va"),
-                tenant_id=repo.ctx.tenant_id,
-                experiment_id=assignment["experimentId"],
-                customer_id=state.customer.customer_id,
-                variant=assignment["variant"],
-                model_id=assignment.get("modelId"),
-                expires_at=expires,
-            )
-        )
-    else:
-        existing.expires_at = expires
 
 
 def _sampled(engine: Engine, state: DecisionState) -> bool:
@@ -288,21 +359,6 @@ def _sampled(engine: Engine, state: DecisionState) -> bool:
         return False
     rate = float(settings.get("decisionTraceSampleRate", 1.0))
     return rate >= 1.0 or state.rng.random() < rate
-
-
-async def write_trace(
-    repo: Repository, engine: Engine, decision: Decision, request_id: str, decisions: list[dict[str, Any]]
-) -> str | None:
-    state = decision.state
-    if not _sampled(engine, state):
-        return None
-    trace = DecisionTrace(
-        **trace_values(engine, decision, request_id, decisions),
-        id=new_id("trc"),
-        tenant_id=repo.ctx.tenant_id,
-    )
-    repo.session.add(trace)
-    return trace.id
 
 
 def trace_values(
