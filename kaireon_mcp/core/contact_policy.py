@@ -165,6 +165,12 @@ class ContactLedger:
                 return events[index]
         return None
 
+    def latest_by_offer(self, at_or_before: datetime) -> dict[str | None, ContactEvent]:
+        """Each offer's most recent impression not after ``at_or_before``, in one pass: what
+        :meth:`last` returns for an offer-id predicate, for every offer at once."""
+        stop = bisect_left(self._impression_times, to_utc(at_or_before) + _EPSILON)
+        return {event.offer_id: event for event in self._impressions[:stop]}
+
     def _source(self, impressions_only: bool) -> tuple[tuple[ContactEvent, ...], list[datetime]]:
         if impressions_only:
             return self._impressions, self._impression_times

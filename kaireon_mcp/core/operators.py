@@ -80,10 +80,26 @@ _NEGATED_SYMBOLS: Final[Mapping[str, str]] = {
 }  # fmt: skip
 
 
+_KNOWN: dict[str, str] = {}
+_KNOWN_MAX = 1024
+
+
 def normalize_operator(operator: str) -> str:
-    """Map any accepted spelling to its canonical name; unknown spellings are config errors."""
+    """Map any accepted spelling to its canonical name; unknown spellings are config errors.
+
+    Accepted spellings are memoised: every rule, policy and scorecard check normalises.
+    """
     if not isinstance(operator, str):
         raise ValidationError(f"Operator must be a string, got {type(operator).__name__}", field="operator")
+    canonical = _KNOWN.get(operator)
+    if canonical is None:
+        canonical = _normalize(operator)
+        if len(_KNOWN) < _KNOWN_MAX:
+            _KNOWN[operator] = canonical
+    return canonical
+
+
+def _normalize(operator: str) -> str:
     key = operator.strip()
     lowered = key.lower()
     if lowered in CANONICAL_OPERATORS:
@@ -208,7 +224,11 @@ def compare(actual: Any, operator: str, expected: Any = None) -> bool:
     and not null. Ordering coerces numeric strings; otherwise strings and dates compare
     natively and mixed types are simply "false" rather than an error.
     """
-    canonical = normalize_operator(operator)
+    return compare_canonical(actual, normalize_operator(operator), expected)
+
+
+def compare_canonical(actual: Any, canonical: str, expected: Any = None) -> bool:
+    """:func:`compare` for an operator already passed through :func:`normalize_operator`."""
     if canonical == "eq":
         return _equals(actual, expected)
     if canonical == "neq":

@@ -14,7 +14,7 @@ from typing import Any, Final
 from kaireon_mcp.core.operators import (
     MISSING,
     PRESENCE_OPERATORS,
-    compare,
+    compare_canonical,
     format_value,
     normalize_operator,
     operator_symbol,
@@ -233,7 +233,7 @@ def _condition_check(label: str, found: bool, actual: Any, operator: str, expect
     canonical = normalize_operator(operator)
     if not found and canonical not in PRESENCE_OPERATORS:
         return RuleCheck(True, f'Missing attribute "{label}"; rule skipped')
-    if compare(actual if found else MISSING, canonical, expected):
+    if compare_canonical(actual if found else MISSING, canonical, expected):
         if canonical in PRESENCE_OPERATORS:
             return RuleCheck(True, f"{label} {operator_symbol(canonical)}")
         return RuleCheck(

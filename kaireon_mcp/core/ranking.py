@@ -52,6 +52,15 @@ C = TypeVar("C")
 
 
 _ABSENT = object()
+_MAPPING_TYPES: dict[type, bool] = {}
+
+
+def _is_mapping(kind: type) -> bool:
+    """``isinstance(x, Mapping)`` per type, memoised: the ABC check is slow and runs per field."""
+    known = _MAPPING_TYPES.get(kind)
+    if known is None:
+        known = _MAPPING_TYPES[kind] = issubclass(kind, Mapping)
+    return known
 
 
 def get_field(candidate: Any, key: str) -> Any:
@@ -61,7 +70,7 @@ def get_field(candidate: Any, key: str) -> Any:
     a property is evaluated once; this runs for every candidate on every rank.
     """
     aliases = _ALIASES.get(key, (key,))
-    if type(candidate) is dict or isinstance(candidate, Mapping):
+    if _is_mapping(type(candidate)):
         for alias in aliases:
             if alias in candidate:
                 return candidate[alias]
@@ -104,18 +113,21 @@ def _diversity(candidates: Sequence[C], k: int, penalty: float, sub_penalty: flo
     Candidates without a category are never penalised.
     """
     # read every field once: the greedy loop compares each remaining candidate k times
-    facts: list[Fact] = [
+    facts: list[Fact] = sorted(
         (
-            c,
-            _num(c, "score"),
-            -_num(c, "priority"),
-            _text(c, "name"),
-            _text(c, "offer_id"),
-            get_field(c, "category_id"),
-            get_field(c, "subcategory_id"),
-        )
-        for c in _by_score(candidates)
-    ]
+            (
+                c,
+                _num(c, "score"),
+                -_num(c, "priority"),
+                _text(c, "name"),
+                _text(c, "offer_id"),
+                get_field(c, "category_id"),
+                get_field(c, "subcategory_id"),
+            )
+            for c in candidates
+        ),
+        key=lambda f: (-f[1], f[2], f[3], f[4]),  # order_key, from the facts already read
+    )
     if all(math.isfinite(f[1]) and math.isfinite(f[2]) for f in facts):
         return _diversity_grouped(facts, k, penalty, sub_penalty)
     return _diversity_scan(facts, k, penalty, sub_penalty)

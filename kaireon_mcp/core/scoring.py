@@ -208,6 +208,40 @@ def resolve_weights(
     return weights_from_formula(node_formula) or DEFAULT_WEIGHTS
 
 
+class WeightResolver:
+    """:func:`resolve_weights` for every candidate of one Score node: the profile chain is
+    parsed once and only the strategy overrides are matched per candidate. Same weights and
+    the same errors, raised at the same candidate.
+    """
+
+    def __init__(
+        self,
+        strategy_overrides: Sequence[Mapping[str, Any]] | None,
+        strategy_profile: Mapping[str, Any] | None,
+        tenant_default_profile: Mapping[str, Any] | None,
+        node_formula: Mapping[str, Any] | None,
+    ) -> None:
+        self.overrides = list(strategy_overrides or ())
+        self._chain = (strategy_profile, tenant_default_profile, node_formula)
+        self._fallback: PrieWeights | None = None
+        self._parsed: dict[int, PrieWeights | None] = {}
+
+    def __call__(self, candidate: CandidateView | None) -> PrieWeights:
+        if candidate is not None:
+            for index, override in enumerate(self.overrides):
+                found = self._override(index, override) if _override_matches(override, candidate) else None
+                if found is not None:
+                    return found
+        if self._fallback is None:
+            self._fallback = resolve_weights(None, None, *self._chain)
+        return self._fallback
+
+    def _override(self, index: int, override: Mapping[str, Any]) -> PrieWeights | None:
+        if index not in self._parsed:
+            self._parsed[index] = weights_from_profile(override.get("weights") or override.get("profile"))
+        return self._parsed[index]
+
+
 def relevance(
     channel_matched: bool | None = None,
     segment_match: float | bool | None = None,

@@ -20,6 +20,7 @@ from kaireon_mcp.core.contact_policy import (
     PolicySpec,
     evaluate_policies,
 )
+from kaireon_mcp.core.operators import compare, compare_canonical, normalize_operator
 from kaireon_mcp.core.qualification import (
     CandidateView,
     CustomerContext,
@@ -29,6 +30,7 @@ from kaireon_mcp.core.qualification import (
     evaluate_rules,
     scope_matches,
 )
+from kaireon_mcp.core.scoring import WeightResolver, resolve_weights
 from kaireon_mcp.errors import ValidationError
 
 KINDS = ["global", "GLOBAL", "segment", "channel", "category", "subcategory", "sub_category", "offer",
@@ -203,3 +205,51 @@ def test_grouped_diversity_picks_what_the_reference_scan_picks() -> None:
 def test_diversity_with_non_finite_scores_uses_the_reference_scan() -> None:
     cands = [{"offerId": "a", "score": float("nan"), "categoryId": "c"}, {"offerId": "b", "score": 1.0}]
     assert [c["offerId"] for c in ranking.rank(cands, "diversity", 2)] == ["a", "b"]
+
+
+def test_weight_resolver_resolves_like_resolve_weights() -> None:
+    rng = random.Random(13)
+    profiles = [None, {}, {"weights": {"conversion": 2, "margin": 1}}, {"revenue": 1}, {"propensity": 1}]
+    for _ in range(500):
+        overrides = [
+            {
+                "scope": rng.choice(["category", "channel", "productType"]),
+                "value": rng.choice(IDS[2:]),
+                "weights": rng.choice(profiles),
+            }  # fmt: skip
+            for _ in range(rng.randint(0, 3))
+        ]
+        chain = (rng.choice(profiles), rng.choice(profiles), rng.choice([None, {"impactWeight": 2}]))
+        resolver = WeightResolver(overrides, *chain)
+        for _ in range(4):
+            view = _view(rng)
+            assert resolver(view) == resolve_weights(overrides, view, *chain)
+
+
+def test_latest_by_offer_is_last_per_offer() -> None:
+    now = datetime(2026, 3, 4, 12, tzinfo=UTC)
+    events = [
+        ContactEvent(now + timedelta(hours=h), offer_id=o, outcome=kind)
+        for h, o, kind in [
+            (-5, "a", "impression"),
+            (-3, "a", "impression"),
+            (-3, "b", "impression"),
+            (-1, "b", "click"),
+            (0, "c", "impression"),
+            (2, "a", "impression"),
+        ]  # fmt: skip
+    ]
+    ledger = ContactLedger(events)
+    latest = ledger.latest_by_offer(now)
+    for offer in ("a", "b", "c", "d"):
+        assert latest.get(offer) is ledger.last(lambda e, o=offer: e.offer_id == o, now)  # type: ignore[misc]
+
+
+def test_operator_memo_and_canonical_compare() -> None:
+    for spelling in (">=", " GTE ", "greater_than_or_equal", "gte"):
+        assert normalize_operator(spelling) == normalize_operator(spelling) == "gte"
+        assert compare(5, spelling, 3) is compare_canonical(5, "gte", 3) is True
+    with pytest.raises(ValidationError):
+        normalize_operator("~~")
+    with pytest.raises(ValidationError):
+        normalize_operator("~~")

@@ -6,9 +6,11 @@ Each handler narrows, scores or reorders ``state.candidates``; drops always go t
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import random
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -21,13 +23,13 @@ from kaireon_mcp.core.operators import evaluate_tree
 from kaireon_mcp.core.qualification import RuleIndex, customer_segments, evaluate_rules
 from kaireon_mcp.core.ranking import allocate_groups, apply_coupling, offer_constraint_violation, rank
 from kaireon_mcp.core.scoring import (
+    WeightResolver,
     emphasis,
     impact,
     prie_score,
     priority_weighted,
     relevance,
     resolve_propensity,
-    resolve_weights,
 )
 
 if TYPE_CHECKING:
@@ -171,7 +173,7 @@ def _placement_ok(
 def _pick_weighted(options: list[dict[str, Any]], customer_id: str, offer_id: str) -> dict[str, Any]:
     """Weighted choice among sibling variants, stable per customer so A/B arms do not flicker."""
     weights = [max(0, int(o.get("weight") or 0)) for o in options]
-    if sum(weights) <= 0:
+    if sum(weights) <= 0 or len(options) == 1:  # a lone variant wins any draw: skip seeding an RNG
         return options[0]
     return _stable_rng(customer_id, offer_id).choices(options, weights)[0]
 
@@ -227,7 +229,8 @@ async def node_qualify(engine: Engine, state: DecisionState, node: dict[str, Any
             continue
         outcome = evaluate_rules(rules, state.view(cand), state.customer, memo, segments)
         cand.qualification = outcome.results
-        state.qualification_results.extend({"offerId": cand.offer_id, **r} for r in outcome.results)
+        offer_id = cand.offer_id
+        state.qualification_results.extend({"offerId": offer_id, **r} for r in outcome.results)
         cand.fit_multiplier *= outcome.fit_multiplier
         if outcome.passed:
             survivors.append(cand)
@@ -271,7 +274,8 @@ async def node_contact_policy(engine: Engine, state: DecisionState, node: dict[s
             segments,
         )
         cand.policies = outcome.results
-        state.contact_policy_results.extend({"offerId": cand.offer_id, **r} for r in outcome.results)
+        offer_id = cand.offer_id
+        state.contact_policy_results.extend({"offerId": offer_id, **r} for r in outcome.results)
         if outcome.blocked and outcome.blocking_policy is not None:
             policy = outcome.blocking_policy
             result = next((r for r in outcome.results if r.get("blocked")), {})
@@ -382,6 +386,9 @@ async def node_score(engine: Engine, state: DecisionState, node: dict[str, Any])
     method = config.get("method", "priority_weighted")
     model = engine.assigned_model(state, config)
     shadow_keys = shadow_model_keys(engine.catalog.models, config)
+    # per node, not per candidate; built at the first PRIE candidate, as before
+    weights = functools.cache(lambda: _weight_resolver(engine, config))
+    inputs = PrieInputs(model, weights, customer_segments(state.customer))
     for cand in state.candidates:
         if cand.mandatory:
             cand.score, cand.score_method = 1.0, "mandatory"
@@ -390,7 +397,7 @@ async def node_score(engine: Engine, state: DecisionState, node: dict[str, Any])
             cand.score = priority_weighted(cand.priority, _weight(cand), 1.0)
             cand.score_method = "priority_only"
             continue
-        _score_candidate(engine, state, cand, method, config, model)
+        _score_candidate(engine, state, cand, method, inputs)
         for key in shadow_keys:
             shadow = engine.model_score(state, cand, engine.catalog.models.get(key))
             if shadow is not None:
@@ -411,15 +418,33 @@ def _weight(cand: Candidate) -> float:
     return float(weight) if isinstance(weight, int | float) else 100.0
 
 
+@dataclass(frozen=True)
+class PrieInputs:
+    """What a Score node resolves once for all its candidates."""
+
+    model: dict[str, Any] | None
+    weights: Callable[[], WeightResolver]
+    segments: frozenset[str]
+
+
+def _weight_resolver(engine: Engine, config: dict[str, Any]) -> WeightResolver:
+    profiles = engine.catalog.profiles
+    profile = profiles.get(str(config.get("strategyProfileId") or ""))
+    default = profiles.get(str(engine.catalog.settings.get("defaultRankingProfileId") or ""))
+    overrides = [
+        dict(o, weights=profiles.get(str(o.get("profileId")), {}).get("weights"))
+        for o in config.get("strategyOverrides") or []
+    ]
+    return WeightResolver(
+        overrides, (profile or {}).get("weights"), (default or {}).get("weights"), config.get("formula")
+    )
+
+
 def _score_candidate(
-    engine: Engine,
-    state: DecisionState,
-    cand: Candidate,
-    method: str,
-    config: dict[str, Any],
-    model: dict[str, Any] | None,
+    engine: Engine, state: DecisionState, cand: Candidate, method: str, inputs: PrieInputs
 ) -> None:
     cand.score_method = method
+    model = inputs.model
     if method == "priority_weighted":
         cand.score = priority_weighted(cand.priority, _weight(cand), cand.fit_multiplier)
         cand.factors = {"E": cand.priority / 100, "W": _weight(cand) / 100, "fit": cand.fit_multiplier}
@@ -429,23 +454,9 @@ def _score_candidate(
         cand.score = p * cand.fit_multiplier
         cand.factors = {"P": p, "fit": cand.fit_multiplier}
     else:
-        view = state.view(cand)
-        profile = engine.catalog.profiles.get(str(config.get("strategyProfileId") or ""))
-        default = engine.catalog.profiles.get(
-            str(engine.catalog.settings.get("defaultRankingProfileId") or "")
-        )
-        overrides = [
-            dict(o, weights=engine.catalog.profiles.get(str(o.get("profileId")), {}).get("weights"))
-            for o in config.get("strategyOverrides") or []
-        ]
-        weights = resolve_weights(
-            overrides,
-            view,
-            (profile or {}).get("weights"),
-            (default or {}).get("weights"),
-            config.get("formula"),
-        )
-        factors = _prie_factors(state, cand, p)
+        resolver = inputs.weights()
+        weights = resolver(state.view(cand) if resolver.overrides else None)
+        factors = _prie_factors(state, cand, p, inputs.segments)
         cand.factors = {**factors, "fit": cand.fit_multiplier}
         cand.score = (
             prie_score(factors["P"], factors["R"], factors["I"], factors["E"], weights) * cand.fit_multiplier
@@ -483,9 +494,11 @@ def _propensity(
     )
 
 
-def _prie_factors(state: DecisionState, cand: Candidate, p: float) -> dict[str, float]:
+def _prie_factors(
+    state: DecisionState, cand: Candidate, p: float, segments: frozenset[str]
+) -> dict[str, float]:
     targets = set(cand.offer.get("eligibility", {}).get("segments") or [])
-    segment = len(targets & customer_segments(state.customer)) / len(targets) if targets else None
+    segment = len(targets & segments) / len(targets) if targets else None
     days = (
         state.customer.days_since_last_impression(cand.offer_id)
         if state.customer.days_since_last_impression

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import functools
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from kaireon_mcp.core.contact_policy import ContactEvent, ContactLedger
 from kaireon_mcp.core.decisioning.catalog import Catalog
@@ -17,25 +18,63 @@ from kaireon_mcp.storage.tables import BehavioralMetric, DataSchema, Interaction
 HISTORY_DAYS = 120
 
 
+# Built once: reusing one statement object lets SQLAlchemy reuse its compiled form, and
+# building these three per decision cost about a millisecond of CPU.
+_SCHEMA_ROWS = (
+    select(DataSchema.name, SchemaRow.data)
+    .join(SchemaRow, SchemaRow.schema_id == DataSchema.id)
+    .where(
+        DataSchema.tenant_id == bindparam("tenant"),
+        DataSchema.deleted_at.is_(None),
+        DataSchema.auto_enrich,
+        DataSchema.entity_type == "customer",
+        SchemaRow.row_key == bindparam("customer"),
+    )
+    .order_by(DataSchema.created_at)
+)
+_METRIC_VALUES = (
+    select(BehavioralMetric.id, BehavioralMetric.name, MetricValue.value)
+    .join(MetricValue, MetricValue.metric_id == BehavioralMetric.id)
+    .where(
+        BehavioralMetric.tenant_id == bindparam("tenant"), MetricValue.customer_id == bindparam("customer")
+    )
+)
+_HISTORY = select(
+    Interaction.timestamp,
+    Interaction.offer_id,
+    Interaction.creative_id,
+    Interaction.channel_id,
+    Interaction.placement_id,
+    Interaction.category_id,
+    Interaction.interaction_type,
+    Interaction.classification,
+    Interaction.is_impression,
+).where(
+    Interaction.tenant_id == bindparam("tenant"),
+    Interaction.customer_id == bindparam("customer"),
+    Interaction.timestamp >= bindparam("since"),
+    Interaction.timestamp <= bindparam("now"),
+    Interaction.interaction_type != "recommendation",
+)
+
+
+async def _rows(repo: Repository, stmt: Any, params: dict[str, Any]) -> Sequence[Any]:
+    """Rows of a column select run on the session's own connection: the ORM layer adds
+    nothing to such a select but about a fifth of its cost. Flushing first keeps what
+    autoflush guarantees (pending rows of this transaction are seen).
+    """
+    await repo.session.flush()
+    return (await (await repo.session.connection()).execute(stmt, params)).all()
+
+
 async def load_schema_attributes(repo: Repository, customer_id: str) -> dict[str, Any]:
     """Rows of every active auto-enrich customer schema keyed by this customer.
 
     Values are exposed both bare (``age``) and schema-prefixed (``starbucks_customers.age``).
     """
-    stmt = (
-        select(DataSchema.name, SchemaRow.data)
-        .join(SchemaRow, SchemaRow.schema_id == DataSchema.id)
-        .where(
-            repo.tenant_filter(DataSchema),
-            DataSchema.deleted_at.is_(None),
-            DataSchema.auto_enrich,
-            DataSchema.entity_type == "customer",
-            SchemaRow.row_key == customer_id,
-        )
-        .order_by(DataSchema.created_at)
-    )
+    params = {"tenant": repo.ctx.tenant_id, "customer": customer_id}
     attributes: dict[str, Any] = {}
-    for schema_name, data in (await repo.session.execute(stmt)).all():
+    for schema_name, data in await _rows(repo, _SCHEMA_ROWS, params):
         for key, value in (data or {}).items():
             attributes.setdefault(key, value)
             attributes[f"{schema_name}.{key}"] = value
@@ -44,13 +83,9 @@ async def load_schema_attributes(repo: Repository, customer_id: str) -> dict[str
 
 async def load_metrics(repo: Repository, customer_id: str) -> dict[str, Any]:
     """Behavioral metric values by metric id and by metric name."""
-    stmt = (
-        select(BehavioralMetric.id, BehavioralMetric.name, MetricValue.value)
-        .join(MetricValue, MetricValue.metric_id == BehavioralMetric.id)
-        .where(repo.tenant_filter(BehavioralMetric), MetricValue.customer_id == customer_id)
-    )
+    params = {"tenant": repo.ctx.tenant_id, "customer": customer_id}
     metrics: dict[str, Any] = {}
-    for metric_id, name, value in (await repo.session.execute(stmt)).all():
+    for metric_id, name, value in await _rows(repo, _METRIC_VALUES, params):
         metrics[metric_id] = value
         metrics[name] = value
     return metrics
@@ -58,25 +93,13 @@ async def load_metrics(repo: Repository, customer_id: str) -> dict[str, Any]:
 
 async def load_ledger(repo: Repository, catalog: Catalog, customer_id: str, now: datetime) -> ContactLedger:
     """Impressions and responses of the customer over the policy look-back window."""
-    since = now - timedelta(days=HISTORY_DAYS)
-    stmt = select(
-        Interaction.timestamp,
-        Interaction.offer_id,
-        Interaction.creative_id,
-        Interaction.channel_id,
-        Interaction.placement_id,
-        Interaction.category_id,
-        Interaction.interaction_type,
-        Interaction.classification,
-        Interaction.is_impression,
-    ).where(
-        Interaction.tenant_id == repo.ctx.tenant_id,
-        Interaction.customer_id == customer_id,
-        Interaction.timestamp >= since,
-        Interaction.timestamp <= now,
-        Interaction.interaction_type != "recommendation",
-    )
-    return ContactLedger(_events(catalog, (await repo.session.execute(stmt)).all()))
+    params = {
+        "tenant": repo.ctx.tenant_id,
+        "customer": customer_id,
+        "since": now - timedelta(days=HISTORY_DAYS),
+        "now": now,
+    }
+    return ContactLedger(_events(catalog, await _rows(repo, _HISTORY, params)))
 
 
 def _events(catalog: Catalog, rows: Iterable[Any]) -> Iterator[ContactEvent]:
@@ -103,8 +126,10 @@ def _events(catalog: Catalog, rows: Iterable[Any]) -> Iterator[ContactEvent]:
 def days_since_last_impression(ledger: ContactLedger, now: datetime):  # type: ignore[no-untyped-def]
     """A lookup the qualification recency check and relevance can share."""
 
+    latest = functools.cache(lambda: ledger.latest_by_offer(now))  # one pass, at the first lookup
+
     def lookup(offer_id: str) -> float | None:
-        event = ledger.last(lambda e: e.offer_id == offer_id, now)
+        event = latest().get(offer_id)
         return None if event is None else (now - event.timestamp).total_seconds() / 86400
 
     return lookup

@@ -32,7 +32,7 @@ from kaireon_mcp.core.models.base import (
     sort_explanations,
     to_number,
 )
-from kaireon_mcp.core.operators import compare, normalize_operator, resolve_field
+from kaireon_mcp.core.operators import compare_canonical, normalize_operator, resolve_field
 from kaireon_mcp.errors import ValidationError
 
 OPERATORS = ("eq", "neq", "gt", "gte", "lt", "lte", "in", "not_in", "contains", "starts_with")
@@ -52,17 +52,22 @@ def rule_matches(rule: Mapping[str, Any], features: Mapping[str, Any], index: in
     The ten scorecard operators (and their aliases) come from the shared evaluator so
     scorecards, filters and qualification rules agree on coercion and list handling.
     """
+    return _match(rule, features, index)[0]
+
+
+def _match(rule: Mapping[str, Any], features: Mapping[str, Any], index: int) -> tuple[bool, Any]:
+    """:func:`rule_matches` plus the feature value it read, so a hit needs no second lookup."""
     try:
         op = normalize_operator(str(rule.get("operator")))
     except ValidationError as exc:
         raise ValidationError(exc.message, field=f"config.rules[{index}].operator") from exc
     found, value = _lookup(features, rule.get("field"))
-    return found and compare(value, op, rule.get("value"))
+    return found and compare_canonical(value, op, rule.get("value")), value
 
 
 def _rules(config: Mapping[str, Any]) -> Sequence[Mapping[str, Any]]:
     rules = config.get("rules") or []
-    if not isinstance(rules, list) or not all(isinstance(r, Mapping) for r in rules):
+    if not isinstance(rules, list) or not all(type(r) is dict or isinstance(r, Mapping) for r in rules):
         raise ValidationError("config.rules must be a list of rule objects", field="config.rules")
     return rules
 
@@ -112,10 +117,11 @@ def score(
     raw = config_number(config, "baseScore", 50.0)
     parts: list[Explanation] = []
     for i, rule in enumerate(rules):
-        if rule_matches(rule, features, i):
+        matched, value = _match(rule, features, i)
+        if matched:
             pts = _points(rule, i)
             raw += pts
-            parts.append(explanation(str(rule["field"]), pts, _lookup(features, rule["field"])[1]))
+            parts.append(explanation(str(rule["field"]), pts, value))
     return ScoreResult(
         score=normalize(config, raw, rules), raw_score=raw, explanations=sort_explanations(parts)
     )
