@@ -22,11 +22,13 @@ tenant's durable admin identities.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, TypeVar
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Integer, Select, and_, bindparam, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from kaireon_mcp.core.contact_policy import RULE_TYPES as POLICY_RULE_TYPES
@@ -43,7 +45,7 @@ from kaireon_mcp.core.qualification import RULE_TYPES as QUALIFICATION_RULE_TYPE
 from kaireon_mcp.core.qualification import SCOPES as QUALIFICATION_SCOPES
 from kaireon_mcp.errors import ConflictError, KaireonError, NotFoundError, ValidationError
 from kaireon_mcp.storage.crypto import masked
-from kaireon_mcp.storage.repository import Repository, encode_cursor
+from kaireon_mcp.storage.repository import MAX_PAGE, Page, Repository, decode_cursor, encode_cursor
 from kaireon_mcp.storage.seed import SYSTEM_OUTCOMES
 from kaireon_mcp.storage.tables import (
     ApiKey,
@@ -325,10 +327,160 @@ async def _live_counts(
 
 # ---- paging -----------------------------------------------------------------------------
 Render = Callable[[list[Any]], Awaitable[list[Row]]]
+#: per-row scalar columns a list page adds to each item (wire name -> correlated expression)
+Extra = Mapping[str, Any]
 
 
 async def _plain_rows(rows: list[Any]) -> list[Row]:
     return [row.to_dict() for row in rows]
+
+
+def _name_of(repo: Repository, model: type[Base], foreign_key: Any) -> Any:
+    """The referenced row's name as a per-row scalar (NULL when it does not resolve)."""
+    return (
+        select(model.name)  # type: ignore[attr-defined]
+        .where(repo.tenant_filter(model), model.id == foreign_key)  # type: ignore[attr-defined]
+        .scalar_subquery()
+    )
+
+
+def _live_count_of(repo: Repository, model: type[Base], column: str, owner_id: Any) -> Any:
+    """How many live (not soft-deleted) ``model`` rows point at the owner, as a per-row scalar."""
+    return (
+        select(func.count())
+        .select_from(model)
+        .where(
+            repo.tenant_filter(model),
+            getattr(model, column) == owner_id,
+            model.deleted_at.is_(None),  # type: ignore[attr-defined]
+        )
+        .scalar_subquery()
+    )
+
+
+@dataclass(frozen=True)
+class _PageQuery:
+    """What a list page reads: rows of ``model`` matching ``where`` in ``order``, each with its
+    ``extra`` scalars and, optionally, its live ``child`` rows (model, foreign key, child order)."""
+
+    model: type[Base]
+    where: Sequence[ColumnElement[bool]] = ()
+    order: Sequence[Any] | None = None
+    include_deleted: bool = False
+    extra: Extra | None = None
+    child: tuple[type[Base], str, Sequence[Any]] | None = None
+
+
+@dataclass
+class _FetchedPage:
+    rows: list[Any]
+    #: per row id: the ``extra`` values in declaration order
+    extras: dict[str, tuple[Any, ...]]
+    #: per row id: live child rows (the ``child`` join), in the child order
+    children: dict[str, list[Any]]
+    page: Page
+    #: the ``extra`` field names
+    names: tuple[str, ...] = ()
+
+
+_PAGE_OFFSET = bindparam("page_offset", type_=Integer)
+_PAGE_LIMIT = bindparam("page_limit", type_=Integer)
+#: built page statements per (caller's key, tenant): building a SQLAlchemy statement with its
+#: subqueries costs more than executing it on a small table, and a list tool's shape never changes
+_STATEMENTS: OrderedDict[tuple[Hashable, str], tuple[Select[Any], _PageQuery]] = OrderedDict()
+_STATEMENTS_MAX = 512
+
+
+def _page_statement(repo: Repository, query: _PageQuery) -> Select[Any]:
+    """A derived table picks the page's ids with the filtered total (a window count, so no
+    separate COUNT); the rows are joined back with the ``extra`` scalars (evaluated for the
+    page's rows only) and the ``child`` rows. Offset and limit are bound parameters."""
+    model = query.model
+    order = query.order if query.order is not None else _newest(model)
+    ids = (
+        repo.scoped(model, include_deleted=query.include_deleted)
+        .where(*query.where)
+        .with_only_columns(model.id, func.count().over().label("total"))  # type: ignore[attr-defined]
+        .order_by(*order)
+        .offset(_PAGE_OFFSET)
+        .limit(_PAGE_LIMIT)
+        .subquery("page")
+    )
+    extras = list((query.extra or {}).values())
+    stmt = select(model, ids.c.total, *extras).join(ids, ids.c.id == model.id).order_by(*order)  # type: ignore[attr-defined]
+    if query.child is not None:
+        child_model, column, child_order = query.child
+        stmt = stmt.add_columns(child_model).outerjoin(
+            child_model,
+            and_(
+                getattr(child_model, column) == model.id,  # type: ignore[attr-defined]
+                repo.tenant_filter(child_model),
+                child_model.deleted_at.is_(None),  # type: ignore[attr-defined]
+            ),
+        )
+        stmt = stmt.order_by(*child_order)
+    return stmt
+
+
+def _cached_statement(
+    repo: Repository, query: Callable[[], _PageQuery], cache_key: Hashable | None
+) -> tuple[Select[Any], _PageQuery]:
+    if cache_key is None:
+        built = query()
+        return _page_statement(repo, built), built
+    key = (cache_key, repo.ctx.tenant_id)
+    hit = _STATEMENTS.get(key)
+    if hit is not None:
+        _STATEMENTS.move_to_end(key)
+        return hit
+    built = query()
+    hit = _STATEMENTS[key] = (_page_statement(repo, built), built)
+    if len(_STATEMENTS) > _STATEMENTS_MAX:
+        _STATEMENTS.popitem(last=False)
+    return hit
+
+
+async def _fetch_page(
+    repo: Repository,
+    query: Callable[[], _PageQuery],
+    *,
+    limit: int,
+    cursor: str | None,
+    cache_key: Hashable | None = None,
+) -> _FetchedPage:
+    """One page in one statement (``_page_statement``): every statement is a round trip to the
+    driver's thread (four hops on aiosqlite), which is what a small list spends its time on.
+    Same rows, order, total and cursor as ``Repository.page``.
+
+    ``cache_key`` names the statement's shape when ``query`` depends only on it and the tenant
+    (no free-form filter values): the statement is then built once and reused.
+    """
+    if limit < 1 or limit > MAX_PAGE:
+        raise ValidationError(f"limit must be between 1 and {MAX_PAGE}", field="limit")
+    offset = decode_cursor(cursor)
+    stmt, built = _cached_statement(repo, query, cache_key)
+    records = (await repo.session.execute(stmt, {"page_offset": offset, "page_limit": limit})).all()
+    width = len(built.extra or {})
+    rows: list[Any] = []
+    values: dict[str, tuple[Any, ...]] = {}
+    children: dict[str, list[Any]] = {}
+    for record in records:
+        row = record[0]
+        if row.id not in values:
+            rows.append(row)
+            values[row.id] = tuple(record[2 : 2 + width])
+            children[row.id] = []
+        if built.child is not None and record[-1] is not None:
+            children[row.id].append(record[-1])
+    if records:
+        total = int(records[0][1])
+    elif offset:  # past the end: the window had no row to ride on
+        total = await repo.count(built.model, *built.where, include_deleted=built.include_deleted)
+    else:
+        total = 0
+    has_more = offset + limit < total
+    page = Page(rows, total, limit, encode_cursor(offset + limit) if has_more else None)
+    return _FetchedPage(rows, values, children, page, tuple(built.extra or ()))
 
 
 async def _cursor_page(
@@ -342,10 +494,28 @@ async def _cursor_page(
     include_deleted: bool = False,
     render: Render = _plain_rows,
 ) -> Row:
-    page = await repo.page(
-        model, *where, limit=limit, cursor=cursor, order_by=order, include_deleted=include_deleted
-    )
-    return page.to_dict(await render(page.items))
+    """A cursor page of plain rows rendered by ``render``."""
+    query = _PageQuery(model, where, order, include_deleted)
+    fetched = await _fetch_page(repo, lambda: query, limit=limit, cursor=cursor)
+    return fetched.page.to_dict(await render(fetched.rows))
+
+
+async def _extra_page(
+    repo: Repository,
+    query: Callable[[], _PageQuery],
+    *,
+    limit: int,
+    cursor: str | None,
+    cache_key: Hashable | None = None,
+) -> Row:
+    """A cursor page of ``to_dict`` rows, each followed by its ``extra`` fields."""
+    fetched = await _fetch_page(repo, query, limit=limit, cursor=cursor, cache_key=cache_key)
+    items = []
+    for row in fetched.rows:
+        item = row.to_dict()
+        item.update(zip(fetched.names, fetched.extras[row.id], strict=True))
+        items.append(item)
+    return fetched.page.to_dict(items)
 
 
 async def _offset_page(
@@ -357,11 +527,13 @@ async def _offset_page(
     offset: int,
     order: Sequence[Any],
 ) -> Row:
-    """Offset pagination (journeys, triggers) on top of the repository's keyset-free paging."""
+    """Offset pagination (journeys, triggers): the cursor page with the offset spelled out."""
     _int(offset, "offset", 0)
-    page = await repo.page(
-        model, *where, limit=limit, cursor=encode_cursor(offset) if offset else None, order_by=order
+    query = _PageQuery(model, where, order)
+    fetched = await _fetch_page(
+        repo, lambda: query, limit=limit, cursor=encode_cursor(offset) if offset else None
     )
+    page = fetched.page
     return {
         "items": [row.to_dict() for row in page.items],
         "pagination": {
@@ -690,16 +862,23 @@ async def list_offers(
     include_deleted: bool = False,
     status: str | None = None,
 ) -> Row:
-    where = [Offer.status == _choice(status, STATUSES, "status")] if status else []
-    return await _cursor_page(
+    checked = _choice(status, STATUSES, "status") if status else None
+    return await _extra_page(
         repo,
-        Offer,
-        where,
+        lambda: _PageQuery(
+            Offer,
+            [Offer.status == checked] if checked else [],
+            _newest(Offer),
+            include_deleted,
+            {
+                "categoryName": _name_of(repo, Category, Offer.category_id),
+                "subCategoryName": _name_of(repo, SubCategory, Offer.sub_category_id),
+                "creativeCount": _live_count_of(repo, Creative, "offer_id", Offer.id),
+            },
+        ),
         limit=limit,
         cursor=cursor,
-        include_deleted=include_deleted,
-        order=_newest(Offer),
-        render=lambda rows: _offer_rows(repo, rows),
+        cache_key=("offers", checked, include_deleted),
     )
 
 
@@ -883,15 +1062,29 @@ async def _channel_detail(repo: Repository, channel: Channel, *, with_routes: bo
 
 
 async def list_channels(repo: Repository, *, limit: int = 25, cursor: str | None = None) -> Row:
-    return await _cursor_page(
+    """The page, its placements and creative counts in one statement (see ``_fetch_page``)."""
+    fetched = await _fetch_page(
         repo,
-        Channel,
-        [],
+        lambda: _PageQuery(
+            Channel,
+            order=_newest(Channel),
+            extra={"creativeCount": _live_count_of(repo, Creative, "channel_id", Channel.id)},
+            child=(Placement, "channel_id", [Placement.created_at]),
+        ),
         limit=limit,
         cursor=cursor,
-        order=_newest(Channel),
-        render=lambda rows: _channel_rows(repo, rows),
+        cache_key="channels",
     )
+    items = [
+        {
+            **row.to_dict(),
+            "providerConfig": _provider_view(repo, row),
+            "placements": [placement.to_dict() for placement in fetched.children[row.id]],
+            "creativeCount": fetched.extras[row.id][0],
+        }
+        for row in fetched.rows
+    ]
+    return fetched.page.to_dict(items)
 
 
 async def create_channel(repo: Repository, fields: Fields) -> Row:
@@ -1031,15 +1224,22 @@ async def list_creatives(
         where.append(Creative.offer_id == offer_id)
     if channel_id:
         where.append(Creative.channel_id == channel_id)
-    return await _cursor_page(
+    return await _extra_page(
         repo,
-        Creative,
-        where,
+        lambda: _PageQuery(
+            Creative,
+            where,
+            _newest(Creative),
+            include_deleted,
+            {
+                "offerName": _name_of(repo, Offer, Creative.offer_id),
+                "channelName": _name_of(repo, Channel, Creative.channel_id),
+                "placementName": _name_of(repo, Placement, Creative.placement_id),
+            },
+        ),
         limit=limit,
         cursor=cursor,
-        include_deleted=include_deleted,
-        order=_newest(Creative),
-        render=lambda rows: _creative_rows(repo, rows),
+        cache_key=None if where else ("creatives", include_deleted),
     )
 
 
