@@ -889,7 +889,7 @@ def evaluate_policies(
     customer: CustomerContext,
     now: datetime,
     selected_offer_ids: Iterable[str] = (),
-    memo: dict[tuple[Any, ...], Verdict] | None = None,
+    memo: dict[tuple[Any, ...], Any] | None = None,
     segments: frozenset[str] | None = None,
 ) -> PolicyOutcome:
     """Active, in-scope policies by priority desc; the first block wins and stops evaluation.
@@ -900,10 +900,33 @@ def evaluate_policies(
     :class:`PolicyIndex` and precomputed ``segments`` spare the per-candidate scope scan.
     """
     segments = customer_segments(customer) if segments is None else segments
-    if isinstance(policies, PolicyIndex):
-        applicable = policies.applicable(candidate, segments)
-    else:
+    if not isinstance(policies, PolicyIndex):
         applicable = _applicable(policies, candidate, segments)
+        return _run(applicable, candidate, ledger, customer, now, selected_offer_ids, memo)
+    applicable = policies.applicable(candidate, segments)
+    if memo is None or not all(policy.rule_type in SLICE_ONLY_TYPES for policy, _ in applicable):
+        return _run(applicable, candidate, ledger, customer, now, selected_offer_ids, memo)
+    # every verdict depends on the slice alone: candidates with the same slices and
+    # mandatory flag share one outcome per decision, each with its own result rows
+    key = (_OUTCOME, candidate.mandatory, *((id(policy), *entries) for policy, entries in applicable))
+    shared = memo.get(key)
+    if shared is None:
+        shared = memo[key] = _run(applicable, candidate, ledger, customer, now, selected_offer_ids, memo)
+    return PolicyOutcome(shared.blocked, shared.blocking_policy, [dict(row) for row in shared.results])
+
+
+_OUTCOME: Final = "policy outcome"
+
+
+def _run(
+    applicable: list[tuple[PolicySpec, list[tuple[str, str | None]]]],
+    candidate: CandidateView,
+    ledger: ContactLedger,
+    customer: CustomerContext,
+    now: datetime,
+    selected_offer_ids: Iterable[str],
+    memo: dict[tuple[Any, ...], Any] | None,
+) -> PolicyOutcome:
     override = next((policy for policy, _ in applicable if policy.rule_type == "allow_override"), None)
     selected = frozenset(str(item) for item in selected_offer_ids)
     results: list[dict[str, Any]] = []

@@ -118,6 +118,10 @@ def operator_symbol(operator: str, negated: bool = False) -> str:
 
 def to_number(value: Any) -> float | None:
     """Coerce ints, floats, Decimals and numeric strings; booleans and NaN are not numbers."""
+    kind = type(value)
+    if kind is float or kind is int:  # the common case, without the isinstance chain
+        number = float(value)
+        return None if math.isnan(number) else number
     if isinstance(value, bool) or value is None or value is MISSING:
         return None
     if isinstance(value, int | float | Decimal):
@@ -280,6 +284,8 @@ def resolve_field(
     """
     if not path:
         return False, None
+    if type(path) is str and type(namespaces) is dict and default_namespace is None and "." not in path:
+        return (True, namespaces[path]) if path in namespaces else (False, None)  # a plain key
     parts = path.split(".")
     found, value = _walk(namespaces, parts)
     if found:

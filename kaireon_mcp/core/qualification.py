@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Final
 
 from kaireon_mcp.core.operators import (
@@ -47,6 +48,9 @@ MIN_MULTIPLIER: Final = 0.1
 MAX_MULTIPLIER: Final = 1.0
 
 
+_NO_OFFER: Final[Mapping[str, Any]] = MappingProxyType({})
+
+
 @dataclass(frozen=True)
 class CandidateView:
     """What rules and policies may know about one candidate (offer + chosen creative + request)."""
@@ -63,6 +67,39 @@ class CandidateView:
     mandatory: bool = False
     budget: Mapping[str, Any] | None = None
     offer: Mapping[str, Any] = field(default_factory=dict)
+
+    def __init__(
+        self,
+        offer_id: str,
+        category_id: str | None = None,
+        sub_category_id: str | None = None,
+        creative_id: str | None = None,
+        channel_id: str | None = None,
+        placement_id: str | None = None,
+        channel_type: str | None = None,
+        product_type: str | None = None,
+        category_name: str | None = None,
+        mandatory: bool = False,
+        budget: Mapping[str, Any] | None = None,
+        offer: Mapping[str, Any] = _NO_OFFER,
+    ) -> None:
+        """The generated frozen ``__init__`` with one dict update instead of an
+        ``object.__setattr__`` per field: a decision builds several views per candidate.
+        """
+        self.__dict__.update(
+            offer_id=offer_id,
+            category_id=category_id,
+            sub_category_id=sub_category_id,
+            creative_id=creative_id,
+            channel_id=channel_id,
+            placement_id=placement_id,
+            channel_type=channel_type,
+            product_type=product_type,
+            category_name=category_name,
+            mandatory=mandatory,
+            budget=budget,
+            offer={} if offer is _NO_OFFER else offer,
+        )
 
 
 PropensityLookup = Callable[[CandidateView, str | None], float | None]
@@ -472,6 +509,7 @@ class RuleIndex:
             (rule for rule in rules if rule.status == "active"), key=lambda rule: -rule.priority
         )
         self._stages = [_stage_or_none(rule) for rule in self.rules]
+        self._customer_only = [rule.rule_type in CUSTOMER_ONLY_TYPES for rule in self.rules]
         try:
             self._scopes: ScopeIndex | None = ScopeIndex(
                 [scope_entries(rule.scope, rule.scope_id, rule.scopes) for rule in self.rules]
@@ -479,17 +517,36 @@ class RuleIndex:
         except TypeError:
             self._scopes = None
 
-    def applicable(
-        self, candidate: CandidateView, segments: frozenset[str]
-    ) -> list[tuple[RuleSpec, str | None]]:
-        """In-scope rules (ordered as :func:`applicable_rules` orders them) with their stage if valid."""
+    def positions(self, candidate: CandidateView, segments: frozenset[str]) -> list[int]:
+        """Indexes into ``rules`` of the in-scope rules, ordered as :func:`applicable_rules` orders them."""
         if self._scopes is None:
-            positions: Iterable[int] = [
-                i for i, rule in enumerate(self.rules) if rule_applies(rule, candidate, segments)
-            ]
-        else:
-            positions = dict.fromkeys(item for item, _ in self._scopes.hits(candidate, segments))
-        return [(self.rules[i], self._stages[i]) for i in positions]
+            return [i for i, rule in enumerate(self.rules) if rule_applies(rule, candidate, segments)]
+        return list(dict.fromkeys(item for item, _ in self._scopes.hits(candidate, segments)))
+
+    def evaluate(
+        self,
+        candidate: CandidateView,
+        customer: CustomerContext,
+        memo: dict[Any, Any] | None,
+        segments: frozenset[str],
+    ) -> QualificationOutcome:
+        """:func:`evaluate_rules` over this index. When every in-scope rule depends on the
+        customer alone, candidates with the same in-scope rules share one outcome per
+        decision (``memo``); each gets its own copy of the result rows.
+        """
+        positions = self.positions(candidate, segments)
+        staged = [(self.rules[i], self._stages[i]) for i in positions]
+        if memo is None or not all(self._customer_only[i] for i in positions):
+            return _evaluate(staged, candidate, customer, memo)
+        key = (_OUTCOME, id(self), tuple(positions))
+        shared = memo.get(key)
+        if shared is None:
+            shared = memo[key] = _evaluate(staged, candidate, customer, memo)
+        results = [dict(row) for row in shared.results]
+        return QualificationOutcome(shared.passed, shared.fit_multiplier, results, shared.failed_rule)
+
+
+_OUTCOME: Final = "qualification outcome"
 
 
 def _stage_or_none(rule: RuleSpec) -> str | None:
@@ -519,7 +576,7 @@ def evaluate_rules(
     rules: Iterable[RuleSpec] | RuleIndex,
     candidate: CandidateView,
     customer_ctx: CustomerContext,
-    memo: dict[str, RuleCheck] | None = None,
+    memo: dict[Any, Any] | None = None,
     segments: frozenset[str] | None = None,
 ) -> QualificationOutcome:
     """§4.2: stop at the first hard (eligibility/fit) failure; match failures multiply the
@@ -530,9 +587,22 @@ def evaluate_rules(
     so a global age rule is evaluated once per customer, not once per offer. A
     :class:`RuleIndex` and precomputed ``segments`` spare the per-candidate scope scan.
     """
+    if isinstance(rules, RuleIndex):
+        segments = customer_segments(customer_ctx) if segments is None else segments
+        return rules.evaluate(candidate, customer_ctx, memo, segments)
+    staged = [(rule, None) for rule in applicable_rules(rules, candidate, customer_ctx)]
+    return _evaluate(staged, candidate, customer_ctx, memo)
+
+
+def _evaluate(
+    staged: Iterable[tuple[RuleSpec, str | None]],
+    candidate: CandidateView,
+    customer_ctx: CustomerContext,
+    memo: dict[Any, Any] | None,
+) -> QualificationOutcome:
     multiplier = 1.0
     results: list[dict[str, Any]] = []
-    for rule, known_stage in _staged_rules(rules, candidate, customer_ctx, segments):
+    for rule, known_stage in staged:
         stage = known_stage or rule.effective_stage
         if memo is not None and rule.rule_type in CUSTOMER_ONLY_TYPES:
             check = memo.get(rule.id) or memo.setdefault(rule.id, check_rule(rule, candidate, customer_ctx))
@@ -551,14 +621,3 @@ def evaluate_rules(
         multiplier *= factor
         results.append(_result(rule, stage, check, f"{check.reason}; fitMultiplier x{format_value(factor)}"))
     return QualificationOutcome(True, multiplier, results, None)
-
-
-def _staged_rules(
-    rules: Iterable[RuleSpec] | RuleIndex,
-    candidate: CandidateView,
-    customer: CustomerContext,
-    segments: frozenset[str] | None,
-) -> Iterable[tuple[RuleSpec, str | None]]:
-    if isinstance(rules, RuleIndex):
-        return rules.applicable(candidate, customer_segments(customer) if segments is None else segments)
-    return ((rule, None) for rule in applicable_rules(rules, candidate, customer))

@@ -6,6 +6,7 @@ Randomised against the reference implementations, so an index can never drift fr
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -20,7 +21,13 @@ from kaireon_mcp.core.contact_policy import (
     PolicySpec,
     evaluate_policies,
 )
-from kaireon_mcp.core.operators import compare, compare_canonical, normalize_operator
+from kaireon_mcp.core.operators import (
+    compare,
+    compare_canonical,
+    normalize_operator,
+    resolve_field,
+    to_number,
+)
 from kaireon_mcp.core.qualification import (
     CandidateView,
     CustomerContext,
@@ -253,3 +260,27 @@ def test_operator_memo_and_canonical_compare() -> None:
         normalize_operator("~~")
     with pytest.raises(ValidationError):
         normalize_operator("~~")
+
+
+def test_candidate_view_init_matches_the_dataclass_contract() -> None:
+    view = CandidateView("o", category_id="c")
+    assert view == CandidateView(offer_id="o", category_id="c", offer={})
+    assert view.offer == {} and view.offer is not CandidateView("o").offer
+    assert CandidateView("o", offer=None).offer is None  # type: ignore[arg-type]
+    assert dataclasses.replace(view, channel_id="ch").channel_id == "ch"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        view.offer_id = "p"  # type: ignore[misc]
+
+
+def test_fast_paths_of_to_number_and_resolve_field() -> None:
+    assert [to_number(v) for v in (3, 2.5, float("nan"), True, "4", None)] == [
+        3.0,
+        2.5,
+        None,
+        None,
+        4.0,
+        None,
+    ]
+    assert resolve_field("age", {"age": None}) == (True, None)
+    assert resolve_field("age", {"x": 1}) == (False, None)
+    assert resolve_field("a.b", {"a": {"b": 2}}) == (True, 2)
