@@ -9,9 +9,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    from types import ModuleType
 
 __all__ = [
     "BANDS",
@@ -66,7 +67,15 @@ def _plain(value: float) -> float | int:
     return int(value) if float(value).is_integer() else round(float(value), 6)
 
 
+def _np() -> ModuleType:
+    """numpy on first use: every server start imports this module through the tool registry."""
+    import numpy
+
+    return numpy
+
+
 def _variability(values: list[float]) -> float:
+    np = _np()
     mean = float(np.mean(values))
     std = float(np.std(values))  # population standard deviation (ddof=0)
     return std / abs(mean) if mean != 0 else std
@@ -95,6 +104,7 @@ def segments_heuristic(
     if picked is None:
         return [], [NO_NUMERIC]
     spec, values = picked
+    np = _np()
     p33, p67 = (float(x) for x in np.percentile(values, [33, 67]))
     mean = float(np.mean(values))
     buckets = {

@@ -9,11 +9,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from kaireon_mcp.errors import KaireonError, NotFoundError
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["HEALTH_TTL", "Health", "MLWorkerClient", "MLWorkerUnavailable", "worker_url"]
 
@@ -79,6 +80,10 @@ class MLWorkerClient:
         self._cache: dict[str, tuple[float, Health]] = {}
 
     def _client(self, timeout: float) -> httpx.AsyncClient:
+        # httpx (with its CLI's rich/pygments) is imported on first use: every server start
+        # loads this module through the tool registry, and most never talk to a worker
+        import httpx
+
         return httpx.AsyncClient(timeout=timeout, transport=self._transport)
 
     async def health(self, url: str | None) -> Health:
@@ -94,6 +99,8 @@ class MLWorkerClient:
         return health
 
     async def _probe(self, url: str) -> Health:
+        import httpx
+
         try:
             async with self._client(HEALTH_TIMEOUT) as client:
                 response = await client.get(f"{url}/health")
@@ -107,6 +114,8 @@ class MLWorkerClient:
 
     async def submit(self, url: str, job: dict[str, Any]) -> str:
         """Post a job; returns the worker's job id."""
+        import httpx
+
         try:
             async with self._client(SUBMIT_TIMEOUT) as client:
                 response = await client.post(f"{url}/jobs", json=job)
@@ -119,6 +128,8 @@ class MLWorkerClient:
 
     async def job(self, url: str, job_id: str) -> dict[str, Any]:
         """Poll one job: ``{jobId, status, result?, error?}``."""
+        import httpx
+
         try:
             async with self._client(SUBMIT_TIMEOUT) as client:
                 response = await client.get(f"{url}/jobs/{job_id}")
