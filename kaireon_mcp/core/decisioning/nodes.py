@@ -199,8 +199,8 @@ def derived(source: list[Any], key: Any, build: Callable[[], T]) -> T:
     if hit is not None and hit[0] is source and hit[1] == members:
         return hit[2]  # type: ignore[no-any-return]
     value = build()
-    if len(_DERIVED) >= _DERIVED_MAX:
-        del _DERIVED[next(iter(_DERIVED))]
+    if len(_DERIVED) >= _DERIVED_MAX:  # stale catalogue loads; the live ones rebuild on next use
+        _DERIVED.clear()
     _DERIVED[(id(source), key)] = (source, members, value)
     return value
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import String, bindparam, select, type_coerce
 
 from kaireon_mcp.core.contact_policy import ContactEvent, ContactLedger
 from kaireon_mcp.core.decisioning.catalog import Catalog
@@ -39,8 +39,10 @@ _METRIC_VALUES = (
         BehavioralMetric.tenant_id == bindparam("tenant"), MetricValue.customer_id == bindparam("customer")
     )
 )
+# The timestamp is read as stored and parsed in ``_events`` exactly as UTCDateTime would
+# (``fromisoformat``, then UTC): its per-row decorator chain was a third of this query's CPU.
 _HISTORY = select(
-    Interaction.timestamp,
+    type_coerce(Interaction.timestamp, String),
     Interaction.offer_id,
     Interaction.creative_id,
     Interaction.channel_id,
@@ -108,8 +110,8 @@ def _events(catalog: Catalog, rows: Iterable[Any]) -> Iterator[ContactEvent]:
     empty: dict[str, Any] = {}
     for ts, offer_id, creative_id, channel_id, placement_id, category_id, kind, classification, shown in rows:
         offer = offers.get(offer_id or "", empty)
-        yield ContactEvent.of(
-            ts,
+        yield ContactEvent.of(  # ``of`` takes naive as UTC and converts aware values to UTC
+            datetime.fromisoformat(ts) if isinstance(ts, str) else ts,
             offer_id,
             creative_id,
             channel_id,
