@@ -211,6 +211,7 @@ def run(
                         "-r",
                         "200",
                         "--nonblocking",
+                        "--gil",
                     ],
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -22,9 +22,12 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from kaireon_mcp.errors import KaireonError
+from kaireon_mcp.storage import inline_sqlite
 from kaireon_mcp.storage.context import TenantContext
 from kaireon_mcp.storage.crypto import SecretBox
-from kaireon_mcp.storage.group_commit import GroupCommitter, Writes
+from kaireon_mcp.storage.fast_read import FastReader
+from kaireon_mcp.storage.fast_write import FastWriter
+from kaireon_mcp.storage.group_commit import GroupCommitter, Writes, apply_writes
 from kaireon_mcp.storage.repository import Repository
 from kaireon_mcp.storage.tables import Tenant
 
@@ -60,25 +63,45 @@ def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def _sqlite_begin_deferred(conn: Any) -> None:
-    # a read-only transaction: in WAL mode it reads one consistent snapshot while a writer
-    # works, and never takes the write lock (it must not write: that could fail with BUSY)
-    conn.exec_driver_sql("BEGIN")
-
-
 def make_engine(url: str, *, read_only: bool = False) -> AsyncEngine:
-    """The engine for ``url``; ``read_only`` SQLite engines begin deferred transactions."""
+    """The engine for ``url``.
+
+    ``read_only`` engines run every statement in autocommit: no BEGIN, no ROLLBACK on
+    release (each is a round trip, and on SQLite a hop to the driver's thread), and on
+    SQLite no write lock, so reads proceed beside the one writer (WAL). Each statement
+    sees the latest committed state; hot-path readers need no snapshot across statements
+    (the catalogue cache is keyed by the fingerprint it was loaded after).
+    """
+    reset = None if read_only else "rollback"
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        # a pool as large as the concurrency: an overflow connection is closed on return, and
+        # reopening one costs a driver thread plus the PRAGMAs below
+        engine = create_async_engine(
+            url,
+            connect_args={"timeout": 30},
+            pool_reset_on_return=reset,
+            pool_size=32 if read_only else 8,
+            max_overflow=32,
+            # readers call sqlite3 inline (no driver thread): see storage/inline_sqlite.py
+            **({"module": inline_sqlite.dbapi()} if read_only else {}),
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        event.listen(engine.sync_engine, "begin", _sqlite_begin_deferred if read_only else _sqlite_begin)
+        if not read_only:
+            event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
     # no pool_pre_ping: it costs a round trip per checkout (several per request); a connection
     # the server dropped fails one statement and is then replaced (pool invalidation)
-    return create_async_engine(url, pool_size=10, max_overflow=20, pool_recycle=1800)
+    return create_async_engine(
+        url,
+        pool_size=10,
+        max_overflow=20,
+        pool_recycle=1800,
+        pool_reset_on_return=reset,
+        isolation_level="AUTOCOMMIT" if read_only else None,
+    )
 
 
 class _WriteGate:
@@ -110,10 +133,13 @@ class Database:
         sqlite = self.engine.dialect.name == "sqlite"
         memory = ":memory:" in url or url.rstrip("/").endswith("sqlite+aiosqlite:")
         # an in-memory SQLite database is private to its connection: reads share the writer's
-        self.read_engine = make_engine(url, read_only=True) if sqlite and not memory else self.engine
+        self.read_engine = self.engine if memory else make_engine(url, read_only=True)
         self.read_sessions = async_sessionmaker(self.read_engine, expire_on_commit=False)
         self._gate = _WriteGate() if sqlite else None
         self._committer = GroupCommitter(self)
+        path = url.split("///", 1)[-1] if sqlite else ""
+        self._fast = FastReader(path, self.engine.dialect) if sqlite and not memory else None
+        self._writer = FastWriter(path, self.engine.dialect) if sqlite and not memory else None
         self.box = SecretBox(secret)
 
     @property
@@ -121,9 +147,17 @@ class Database:
         return self.engine.dialect.name
 
     async def migrate(self) -> None:
-        """Apply the Alembic history up to head (idempotent)."""
+        """Apply the Alembic history up to head (idempotent).
+
+        A database already at head (most starts) is recognised with one query, without
+        importing or running Alembic; see ``storage/migrations_head.py``.
+        """
+        from kaireon_mcp.storage.migrations_head import at_head
 
         def upgrade(conn: Connection) -> None:
+            if at_head(conn):
+                return
+
             cfg = alembic_config()
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
@@ -156,8 +190,8 @@ class Database:
 
     @asynccontextmanager
     async def read_session(self) -> AsyncIterator[AsyncSession]:
-        """A read-only transaction not bound to a tenant (API-key lookups); never writes."""
-        async with self.read_sessions() as session:  # begins on first query, rolls back on close
+        """Autocommit reads not bound to a tenant (API-key lookups); never writes."""
+        async with self.read_sessions() as session:  # autocommit: no BEGIN, no ROLLBACK
             yield session
 
     @asynccontextmanager
@@ -172,19 +206,35 @@ class Database:
         async with self._write_turn(), self.engine.begin() as conn:
             yield conn
 
+    async def commit_writes(self, writes: Writes) -> None:
+        """Commit ``writes`` in one transaction of their own."""
+        if self._writer is not None:
+            async with self._write_turn():
+                await self._writer.apply(writes)
+            return
+        async with self.write_connection() as conn:
+            await apply_writes(conn, self.dialect, writes)
+
     async def group_commit(self, writes: Writes) -> None:
         """Commit append-only rows, sharing the transaction with concurrent callers."""
         await self._committer.commit(writes)
 
+    async def select_rows(self, stmt: Any, params: dict[str, Any]) -> Sequence[Any]:
+        """Rows of a column SELECT read outside any transaction (see storage/fast_read.py)."""
+        if self._fast is not None:
+            return self._fast.rows(stmt, params)
+        async with self.read_engine.connect() as conn:
+            return (await conn.execute(stmt, params)).all()
+
     @asynccontextmanager
     async def reader(self, ctx: TenantContext) -> AsyncIterator[Repository]:
-        """A read-only transaction for one tenant: one consistent snapshot, no write lock.
+        """Autocommit reads for one tenant: no transaction, no write lock; must not write.
 
         On SQLite it runs beside the writer (WAL) instead of queueing for the write lock, so
-        decisions and analyses do not wait for each other. Anything it writes is rolled back.
+        decisions do not wait for writers and writers do not wait for decisions.
         """
-        async with self.read_sessions() as session:  # begins on first query, rolls back on close
-            yield Repository(session, ctx, self.box)
+        async with self.read_sessions() as session:  # autocommit: no BEGIN, no ROLLBACK
+            yield Repository(session, ctx, self.box, fast_rows=self.select_rows)
 
     async def ensure_tenant(self, tenant_id: str, name: str | None = None) -> bool:
         """Create the tenant row if missing; True when it was created."""
@@ -196,6 +246,10 @@ class Database:
             return True
 
     async def dispose(self) -> None:
+        if self._fast is not None:
+            self._fast.close()
+        if self._writer is not None:
+            self._writer.close()
         await self.engine.dispose()
         if self.read_engine is not self.engine:
             await self.read_engine.dispose()

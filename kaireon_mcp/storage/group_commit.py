@@ -13,6 +13,7 @@ fails only its own caller.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +21,7 @@ from typing import Any
 from sqlalchemy import Table, insert
 from sqlalchemy.dialects import postgresql, sqlite
 
-__all__ = ["GroupCommitter", "Upsert", "Writes", "apply_writes"]
+__all__ = ["GroupCommitter", "Upsert", "Writes", "apply_writes", "upsert_statement"]
 
 MAX_GROUP = 64
 
@@ -59,14 +60,22 @@ async def apply_writes(conn: Any, dialect: str, writes: Writes) -> None:
     for table, rows in writes.inserts.items():
         for shape in _by_columns(rows):
             await conn.execute(insert(table), shape)
+    grouped: dict[tuple[Table, tuple[str, ...], tuple[str, ...]], list[dict[str, Any]]] = {}
     for upsert in writes.upserts:
-        make = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        stmt = make(upsert.table).values(**upsert.row)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=list(upsert.conflict),
-            set_={name: stmt.excluded[name] for name in upsert.update},
-        )
-        await conn.execute(stmt)
+        grouped.setdefault((upsert.table, upsert.conflict, upsert.update), []).append(upsert.row)
+    for (table, conflict, update), rows in grouped.items():
+        for shape in _by_columns(rows):
+            await conn.execute(upsert_statement(dialect, table, conflict, update), shape)
+
+
+@functools.lru_cache(maxsize=64)
+def upsert_statement(dialect: str, table: Table, conflict: tuple[str, ...], update: tuple[str, ...]) -> Any:
+    """Built once per shape: constructing ``excluded`` columns costs more than the insert."""
+    make = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = make(table)
+    return stmt.on_conflict_do_update(
+        index_elements=list(conflict), set_={name: stmt.excluded[name] for name in update}
+    )
 
 
 def _by_columns(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
@@ -131,5 +140,4 @@ class GroupCommitter:
             done.set_result(None)
 
     async def _transaction(self, writes: Writes) -> None:
-        async with self._db.write_connection() as conn:
-            await apply_writes(conn, self._db.dialect, writes)
+        await self._db.commit_writes(writes)

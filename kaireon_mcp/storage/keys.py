@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from kaireon_mcp.errors import NotFoundError, UnauthorizedError, ValidationError
 from kaireon_mcp.storage.context import ROLE_RANK, TenantContext
@@ -92,6 +92,7 @@ _KEY_COLUMNS = (
     ApiKey.revoked_at,
     ApiKey.last_used_at,
 )
+_KEY_LOOKUP = select(*_KEY_COLUMNS).where(ApiKey.key_hash == bindparam("digest"))
 
 
 async def authenticate(db: Database, plaintext: str | None) -> TenantContext:
@@ -104,8 +105,8 @@ async def authenticate(db: Database, plaintext: str | None) -> TenantContext:
     if not plaintext or not plaintext.startswith(KEY_PREFIX):
         raise UnauthorizedError("missing or malformed API key (expected X-API-Key: krn_...)")
     digest = hash_key(plaintext)
-    async with db.read_session() as session:
-        row = (await session.execute(select(*_KEY_COLUMNS).where(ApiKey.key_hash == digest))).first()
+    found = await db.select_rows(_KEY_LOOKUP, {"digest": digest})
+    row = found[0] if found else None
     now = utcnow()
     if row is None or row.revoked_at is not None or (row.expires_at and row.expires_at <= now):
         raise UnauthorizedError("API key is unknown, revoked or expired")

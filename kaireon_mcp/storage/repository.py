@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import inspect
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -76,11 +76,30 @@ def _display_name(row: Base) -> str | None:
 class Repository:
     """Unit of work for one tenant; the owning transaction commits or rolls back as a whole."""
 
-    def __init__(self, session: AsyncSession, ctx: TenantContext, box: SecretBox | None = None) -> None:
+    def __init__(
+        self,
+        session: AsyncSession,
+        ctx: TenantContext,
+        box: SecretBox | None = None,
+        *,
+        fast_rows: Callable[[Any, dict[str, Any]], Awaitable[Sequence[Any]]] | None = None,
+    ) -> None:
         self.session = session
         self.ctx = ctx
         self.box = box
         self.audit = AuditService(session, ctx)
+        self._fast_rows = fast_rows
+
+    async def select_rows(self, stmt: Any, params: dict[str, Any]) -> Sequence[Any]:
+        """Rows of a column SELECT (bind parameters in ``params``; the caller scopes the tenant).
+
+        A read-only repository answers from the database's fast path; a transaction's own
+        repository reads through its session, so its uncommitted rows are seen (flushed first).
+        """
+        if self._fast_rows is not None:
+            return await self._fast_rows(stmt, params)
+        await self.session.flush()
+        return (await (await self.session.connection()).execute(stmt, params)).all()
 
     # ---- reads -------------------------------------------------------------------------
     def scoped(self, model: type[T], *, include_deleted: bool = False) -> Select[Any]:

@@ -139,7 +139,7 @@ async def catalog_version(repo: Repository) -> tuple[Any, ...]:
     Any insert, update or (soft) delete moves one of them, whoever wrote it (a tool, a bulk
     load, another process), so a cached catalogue is never served after a change.
     """
-    rows = (await repo.session.execute(_FINGERPRINT, {"tenant": repo.ctx.tenant_id})).all()
+    rows = await repo.select_rows(_FINGERPRINT, {"tenant": repo.ctx.tenant_id})
     return tuple((int(count), str(newest)) for count, newest in rows)
 
 

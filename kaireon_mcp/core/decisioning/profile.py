@@ -65,8 +65,7 @@ async def _rows(repo: Repository, stmt: Any, params: dict[str, Any]) -> Sequence
     nothing to such a select but about a fifth of its cost. Flushing first keeps what
     autoflush guarantees (pending rows of this transaction are seen).
     """
-    await repo.session.flush()
-    return (await (await repo.session.connection()).execute(stmt, params)).all()
+    return await repo.select_rows(stmt, params)
 
 
 async def load_schema_attributes(repo: Repository, customer_id: str) -> dict[str, Any]:

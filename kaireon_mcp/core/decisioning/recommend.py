@@ -167,7 +167,7 @@ def _answer(
     ]
     response = _response(engine, planned.decisions[-1], recommendation_id, [], body).model_dump()
     response["placements"] = groups
-    response["decisions"] = [d for g in groups for d in g["decisions"]]
+    response["decisions"] = [d for group_rows in rows for d in group_rows]
     return RecommendResponse.model_validate(response).model_dump()
 
 
