@@ -175,7 +175,13 @@ async def _load(
 
 
 def run(
-    label: str, database_url: str | None, requests: int, clients: int, customers: int, py_spy: str | None
+    label: str,
+    database_url: str | None,
+    requests: int,
+    clients: int,
+    customers: int,
+    py_spy: str | None,
+    workers: int = 1,
 ) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         env = _env(Path(tmp), database_url)
@@ -187,7 +193,7 @@ def run(
         port = _free_port()
         base = f"http://127.0.0.1:{port}"
         serve = subprocess.Popen(
-            [sys.executable, "-m", "kaireon_mcp", "serve", "--port", str(port)],
+            [sys.executable, "-m", "kaireon_mcp", "serve", "--port", str(port), "--workers", str(workers)],
             env=env,
             cwd=REPO,
             stdout=subprocess.DEVNULL,
@@ -232,7 +238,8 @@ def run(
     q = statistics.quantiles(sorted(timings), n=100, method="inclusive")
     client_cpu = (own_after.ru_utime - own_cpu.ru_utime) + (own_after.ru_stime - own_cpu.ru_stime)
     print(
-        f"{label}: {len(timings)} recommend requests, {clients} concurrent clients, {seconds:.1f} s: "
+        f"{label}, {workers} worker(s): {len(timings)} recommend requests, {clients} concurrent clients, "
+        f"{seconds:.1f} s: "
         f"{len(timings) / seconds:.0f} decisions/s; p50 {q[49]:.1f} ms, p95 {q[94]:.1f} ms, "
         f"p99 {q[98]:.1f} ms, max {max(timings):.1f} ms; statuses {dict(statuses)} "
         f"(200: {ok}); server CPU {server_cpu:.1f} s ({server_cpu * 1000 / len(timings):.2f} ms per "
@@ -250,14 +257,23 @@ def main() -> None:
         "--postgres", default=None, help="also run against this PostgreSQL URL (schema reset!)"
     )
     parser.add_argument("--no-sqlite", action="store_true")
+    parser.add_argument("--workers", type=int, default=1, help="serve --workers N (server processes)")
     parser.add_argument("--py-spy", metavar="FILE", help="record the server with py-spy (pip install py-spy)")
     args = parser.parse_args()
     if args.requests // args.clients > 550:
         parser.error("keep requests per client at 550 or fewer (600 per 60 s per key), or add --clients")
     if not args.no_sqlite:
-        run("SQLite (default)", None, args.requests, args.clients, args.customers, args.py_spy)
+        run("SQLite (default)", None, args.requests, args.clients, args.customers, args.py_spy, args.workers)
     if args.postgres:
-        run("PostgreSQL", args.postgres, args.requests, args.clients, args.customers, args.py_spy)
+        run(
+            "PostgreSQL",
+            args.postgres,
+            args.requests,
+            args.clients,
+            args.customers,
+            args.py_spy,
+            args.workers,
+        )
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
+import socket
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, NoReturn
@@ -63,6 +65,15 @@ def build_parser() -> Parser:
     serve = sub.add_parser("serve", help="MCP Streamable HTTP + HTTP bridge")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=_port, default=8000)
+    serve.add_argument(
+        "--workers",
+        type=_positive,
+        default=int(os.environ.get("KAIREON_WORKERS") or 1),
+        help="server processes sharing the port (default KAIREON_WORKERS or 1); with more than one, "
+        "MCP over HTTP is stateless and rate limits are per process unless KAIREON_REDIS_URL is set",
+    )
+    serve.add_argument("--worker-fd", type=int, default=None, help=argparse.SUPPRESS)
+    serve.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
     _add_scope_args(serve)
 
     seed = sub.add_parser("seed", help="load the deterministic demo tenant")
@@ -101,7 +112,16 @@ def _add_scope_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--exclude-tools", type=_csv, default=[], help="remove tools (wins over everything)")
 
 
-def _run(coro: Coroutine[Any, Any, int]) -> int:
+def _run(coro: Coroutine[Any, Any, int], *, fast_loop: bool = False) -> int:
+    """Run a command; ``fast_loop`` uses uvloop when installed (the HTTP server's loop)."""
+    if fast_loop and os.environ.get("KAIREON_UVLOOP", "1") != "0":
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+                return runner.run(coro)
     return asyncio.run(coro)
 
 
@@ -255,19 +275,76 @@ async def cmd_tools(args: argparse.Namespace) -> int:
 
 async def cmd_serve(args: argparse.Namespace) -> int:
     """MCP Streamable HTTP + the HTTP bridge in one ASGI app (interface.md section 2)."""
-    import uvicorn
-
-    from kaireon_mcp.bridge import create_app
     from kaireon_mcp.runtime import prepare
 
     settings = load_settings()
     scope = _scope_flags(args, check_names=True)
+    if args.worker_fd is not None:
+        return await _serve_worker(args, settings, scope)
     db = await prepare(settings)
+    if args.workers > 1:
+        await db.dispose()
+        return await _supervise_workers(args)
     try:
-        app = create_app(db, settings, scope=scope, mcp_host=args.host, background_jobs=True)
-        config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", lifespan="on")
+        await _serve_app(args, db, settings, scope, background_jobs=True, stateless=False)
+    finally:
+        await db.dispose()
+    return 0
+
+
+async def _serve_app(
+    args: argparse.Namespace,
+    db: Any,
+    settings: Any,
+    scope: Any,
+    *,
+    background_jobs: bool,
+    stateless: bool,
+    sock: socket.socket | None = None,
+) -> None:
+    import uvicorn
+
+    from kaireon_mcp.bridge import create_app
+
+    app = create_app(
+        db,
+        settings,
+        scope=scope,
+        mcp_host=args.host,
+        background_jobs=background_jobs,
+        mcp_stateless=stateless,
+    )
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", lifespan="on")
+    if sock is None:
         print(f"kaireon-mcp: serving http://{args.host}:{args.port} (MCP /mcp, /api/v1)", file=sys.stderr)
-        await uvicorn.Server(config).serve()
+    await uvicorn.Server(config).serve(sockets=[sock] if sock is not None else None)
+
+
+async def _supervise_workers(args: argparse.Namespace) -> int:
+    from kaireon_mcp.bridge.workers import bind_socket, supervise
+
+    try:
+        sock = bind_socket(args.host, args.port)
+    except OSError as exc:
+        raise CliError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}", EXIT_USAGE) from None
+    port = sock.getsockname()[1]
+    print(
+        f"kaireon-mcp: serving http://{args.host}:{port} with {args.workers} workers (MCP /mcp, /api/v1)",
+        file=sys.stderr,
+    )
+    return await supervise(getattr(args, "argv", sys.argv[1:]), sock, args.workers)
+
+
+async def _serve_worker(args: argparse.Namespace, settings: Any, scope: Any) -> int:
+    """One worker of ``serve --workers N``: the supervisor already migrated and bound the port."""
+    from kaireon_mcp.runtime import open_database
+
+    sock = socket.socket(fileno=args.worker_fd)
+    db = open_database(settings)
+    try:
+        await _serve_app(
+            args, db, settings, scope, background_jobs=args.worker_index == 0, stateless=True, sock=sock
+        )
     finally:
         await db.dispose()
     return 0
@@ -313,8 +390,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         args = parser.parse_args(argv)
+        args.argv = list(argv if argv is not None else sys.argv[1:])
         load_settings()
-        return _run(COMMANDS[args.command](args))
+        return _run(COMMANDS[args.command](args), fast_loop=args.command == "serve")
     except CliError as exc:
         print(str(exc), file=sys.stderr)
         return exc.code

@@ -113,6 +113,7 @@ def create_app(
     mount_mcp: bool = True,
     mcp_host: str = "127.0.0.1",
     background_jobs: bool = False,
+    mcp_stateless: bool = False,
 ) -> Starlette:
     """Build the bridge.
 
@@ -122,6 +123,8 @@ def create_app(
         limiter: rate limiter; default Redis when ``KAIREON_REDIS_URL`` is set, else in-process.
         mount_mcp: serve MCP Streamable HTTP at ``/mcp`` and ``/api/v1/mcp``.
         background_jobs: run the journey scheduler while the app lives (``serve`` turns it on).
+        mcp_stateless: MCP without handshake-era sessions, so any worker process can answer
+            any request (``serve --workers N``).
     """
     load_all()
     state = BridgeState(
@@ -134,7 +137,7 @@ def create_app(
     routes += [Route("/healthz", healthz, methods=["GET"]), _openapi_route()]
     mcp_lifespan = None
     if mount_mcp:
-        mcp_app, mcp_lifespan = build_mcp_http(db, settings, scope, host=mcp_host)
+        mcp_app, mcp_lifespan = build_mcp_http(db, settings, scope, host=mcp_host, stateless=mcp_stateless)
         guarded = RateLimitedMount(mcp_app, state.limiter)
         routes += [Route(path, endpoint=guarded) for path in MCP_PATHS]
 

@@ -12,9 +12,12 @@ stalling the event loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import sqlite3
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, BinaryIO
 
 from sqlalchemy import Table, insert
 from sqlalchemy.engine import Dialect
@@ -56,6 +59,7 @@ class FastWriter:
         self._dialect = dialect
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kaireon-sqlite-writer")
         self._conn: sqlite3.Connection | None = None
+        self._lock: BinaryIO | None = None
         self._compiled: dict[tuple[Any, ...], _Compiled] = {}
 
     async def apply(self, writes: Writes) -> None:
@@ -87,14 +91,31 @@ class FastWriter:
 
     def _run(self, plan: Plan) -> None:
         conn = self._connection()
-        conn.execute("BEGIN IMMEDIATE")
+        with self._process_turn():
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for sql, rows in plan:
+                    conn.executemany(sql, rows)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def _process_turn(self) -> Iterator[None]:
+        """Queue with the group commits of other processes (``serve --workers``) on a file lock.
+
+        SQLite's own busy handler polls with sleeps of 1, 2, 5, 10 ms and more, so a waiting
+        worker oversleeps the sub-millisecond commit of another; a blocking ``flock`` wakes
+        as soon as it is released. Other writers still meet SQLite's lock (busy_timeout).
+        """
+        if self._lock is None:
+            self._lock = open(self._path + ".commit-lock", "a+b")  # noqa: SIM115 - held for life
+        fcntl.flock(self._lock, fcntl.LOCK_EX)
         try:
-            for sql, rows in plan:
-                conn.executemany(sql, rows)
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+            yield
+        finally:
+            fcntl.flock(self._lock, fcntl.LOCK_UN)
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -109,6 +130,9 @@ class FastWriter:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+            if self._lock is not None:
+                self._lock.close()
+                self._lock = None
 
         self._executor.submit(shut).result()
         self._executor.shutdown(wait=True)
