@@ -19,10 +19,10 @@ from kaireon_mcp.core.decisioning.profile import (
     load_metrics,
     load_schema_attributes,
 )
-from kaireon_mcp.core.decisioning.state import Candidate, DecisionState
+from kaireon_mcp.core.decisioning.state import Candidate, DecisionState, ScoreMemo
 from kaireon_mcp.core.experiments import bucket
 from kaireon_mcp.core.flow_schema import NODE_TYPES, PHASE_NAMES
-from kaireon_mcp.core.models import MODEL_TYPES
+from kaireon_mcp.core.models import MODEL_TYPES, ScoreResult
 from kaireon_mcp.core.qualification import CustomerContext
 from kaireon_mcp.errors import ValidationError
 from kaireon_mcp.storage.repository import Repository
@@ -199,27 +199,51 @@ class Engine:
         return model if runnable(model) else None
 
     def model_score(
-        self, state: DecisionState, cand: Candidate, model: dict[str, Any] | None
+        self,
+        state: DecisionState,
+        cand: Candidate,
+        model: dict[str, Any] | None,
+        memo: ScoreMemo | None = None,
     ) -> tuple[float, list[dict[str, Any]]] | None:
-        """Score with a model; failures degrade to the neutral fallback of section 3.12."""
+        """Score with a model; failures degrade to the neutral fallback of section 3.12.
+
+        Every call draws once from ``state.rng`` (later random choices depend on it), but
+        only models that use randomness get a ``Random``. With a ``memo`` (one per Score
+        node, during which the customer cannot change) the features are built once and a
+        pure model (see ``ModelSpec.pure``) is scored once for all candidates.
+        """
         if not runnable(model):
             return None
         assert model is not None
         spec = MODEL_TYPES[str(model["modelType"])]
-        features = {k: v for k, v in state.customer.attributes.items() if "." not in k}
-        try:
-            result = spec.score(
-                model.get("config") or {},
-                model.get("modelState") or {},
-                features,
-                cand.offer_id,
-                random.Random(state.rng.random()),
-            )
-        except Exception:  # noqa: BLE001 - any model fault degrades, never breaks the decision
+        if memo is None:
+            memo = ScoreMemo()
+        features = memo.features
+        if features is None:
+            features = memo.features = {k: v for k, v in state.customer.attributes.items() if "." not in k}
+        seed = state.rng.random()
+        hit = memo.pure.get(id(model)) if spec.pure else None
+        outcome: ScoreResult | None
+        if hit is not None and hit[0] is model:
+            outcome = hit[1]
+        else:
+            try:
+                outcome = spec.score(
+                    model.get("config") or {},
+                    model.get("modelState") or {},
+                    features,
+                    cand.offer_id,
+                    None if spec.pure else random.Random(seed),
+                )
+            except Exception:  # noqa: BLE001 - any model fault degrades, never breaks the decision
+                outcome = None
+            if spec.pure:
+                memo.pure[id(model)] = (model, outcome)
+        if outcome is None:
             state.degraded = True
             weight = float((cand.creative or cand.offer).get("weight") or 100)
             return 0.5 * weight / 100 * cand.fit_multiplier, []
-        return result.score, [dict(e) for e in result.explanations]
+        return outcome.score, [dict(e) for e in outcome.explanations]
 
     def group_placements(self, state: DecisionState) -> list[dict[str, Any]]:
         requested = state.request.get("placements") or []

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from kaireon_mcp.core.contact_policy import PolicyIndex, count_in_window, evaluate_policies, events_in_window
-from kaireon_mcp.core.decisioning.state import Candidate, DecisionState
+from kaireon_mcp.core.decisioning.state import Candidate, DecisionState, ScoreMemo
 from kaireon_mcp.core.experiments import assign_experiment
 from kaireon_mcp.core.formula import evaluate_formula
 from kaireon_mcp.core.models import MODEL_TYPES
@@ -388,7 +388,8 @@ async def node_score(engine: Engine, state: DecisionState, node: dict[str, Any])
     shadow_keys = shadow_model_keys(engine.catalog.models, config)
     # per node, not per candidate; built at the first PRIE candidate, as before
     weights = functools.cache(lambda: _weight_resolver(engine, config))
-    inputs = PrieInputs(model, weights, customer_segments(state.customer))
+    memo = ScoreMemo()
+    inputs = PrieInputs(model, weights, customer_segments(state.customer), memo)
     for cand in state.candidates:
         if cand.mandatory:
             cand.score, cand.score_method = 1.0, "mandatory"
@@ -399,7 +400,7 @@ async def node_score(engine: Engine, state: DecisionState, node: dict[str, Any])
             continue
         _score_candidate(engine, state, cand, method, inputs)
         for key in shadow_keys:
-            shadow = engine.model_score(state, cand, engine.catalog.models.get(key))
+            shadow = engine.model_score(state, cand, engine.catalog.models.get(key), memo)
             if shadow is not None:
                 cand.shadow_scores.append({"modelKey": key, "score": shadow[0]})
 
@@ -425,6 +426,7 @@ class PrieInputs:
     model: dict[str, Any] | None
     weights: Callable[[], WeightResolver]
     segments: frozenset[str]
+    memo: ScoreMemo
 
 
 def _weight_resolver(engine: Engine, config: dict[str, Any]) -> WeightResolver:
@@ -449,7 +451,7 @@ def _score_candidate(
         cand.score = priority_weighted(cand.priority, _weight(cand), cand.fit_multiplier)
         cand.factors = {"E": cand.priority / 100, "W": _weight(cand) / 100, "fit": cand.fit_multiplier}
         return
-    p, source = _propensity(engine, state, cand, model)
+    p, source = _propensity(engine, state, cand, model, inputs.memo)
     if method == "propensity" or method == "external_endpoint":
         cand.score = p * cand.fit_multiplier
         cand.factors = {"P": p, "fit": cand.fit_multiplier}
@@ -472,7 +474,7 @@ def _score_candidate(
 
 
 def _propensity(
-    engine: Engine, state: DecisionState, cand: Candidate, model: dict[str, Any] | None
+    engine: Engine, state: DecisionState, cand: Candidate, model: dict[str, Any] | None, memo: ScoreMemo
 ) -> tuple[float, str]:
     supplied = (state.request.get("attributes") or {}).get("propensityScores") or {}
     for key in (cand.offer_id, cand.offer.get("productType"), cand.offer.get("key")):
@@ -480,7 +482,7 @@ def _propensity(
             return float(supplied[key]), "request"
     model_score = None
     if model is not None:
-        scored = engine.model_score(state, cand, model)
+        scored = engine.model_score(state, cand, model, memo)
         if scored is not None:
             model_score = scored[0]
             cand.explanations = scored[1]

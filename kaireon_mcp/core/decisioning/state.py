@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from kaireon_mcp.core.contact_policy import ContactLedger
+from kaireon_mcp.core.models import ScoreResult
 from kaireon_mcp.core.qualification import CandidateView, CustomerContext
 
 
@@ -56,6 +57,15 @@ class Candidate:
     @property
     def sub_category_id(self) -> str | None:
         return self.offer.get("subCategoryId")
+
+
+@dataclass
+class ScoreMemo:
+    """What one Score node computes once for all its candidates (see ``Engine.model_score``)."""
+
+    features: dict[str, Any] | None = None
+    #: pure model results by model identity; ``None`` when the model raised
+    pure: dict[int, tuple[dict[str, Any], ScoreResult | None]] = field(default_factory=dict)
 
 
 @dataclass

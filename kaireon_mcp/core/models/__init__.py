@@ -35,6 +35,9 @@ class ModelSpec:
     train: TrainFn | None = None
     runnable: bool = True
     online: bool = False
+    #: the score depends only on (config, state, features): no offer id, no randomness, and
+    #: nothing is mutated, so one decision may score it once for all its candidates
+    pure: bool = False
 
     @property
     def trainable(self) -> bool:
@@ -43,13 +46,15 @@ class ModelSpec:
 
 def _specs() -> dict[str, ModelSpec]:
     specs = [
-        ModelSpec("scorecard", scorecard.score),
-        ModelSpec("bayesian", bayesian.score, bayesian.learn, bayesian.train, online=True),
-        ModelSpec("logistic_regression", logistic_regression.score, train=logistic_regression.train),
-        ModelSpec("gradient_boosted", gradient_boosted.score, train=gradient_boosted.train),
+        ModelSpec("scorecard", scorecard.score, pure=True),
+        ModelSpec("bayesian", bayesian.score, bayesian.learn, bayesian.train, online=True, pure=True),
+        ModelSpec(
+            "logistic_regression", logistic_regression.score, train=logistic_regression.train, pure=True
+        ),
+        ModelSpec("gradient_boosted", gradient_boosted.score, train=gradient_boosted.train, pure=True),
         ModelSpec("thompson_bandit", thompson_bandit.score, thompson_bandit.learn, online=True),
         ModelSpec("epsilon_greedy", epsilon_greedy.score, epsilon_greedy.learn, online=True),
-        ModelSpec("online_learner", online_learner.score, online_learner.learn, online=True),
+        ModelSpec("online_learner", online_learner.score, online_learner.learn, online=True, pure=True),
     ]
     specs += [ModelSpec(t, unrunnable.make_scorer(t), runnable=False) for t in unrunnable.UNRUNNABLE_TYPES]
     return {s.model_type: s for s in specs}
