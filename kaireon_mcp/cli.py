@@ -281,7 +281,7 @@ async def cmd_serve(args: argparse.Namespace) -> int:
     scope = _scope_flags(args, check_names=True)
     if args.worker_fd is not None:
         return await _serve_worker(args, settings, scope)
-    db = await prepare(settings)
+    db = await prepare(settings, inline_reads=False)
     if args.workers > 1:
         await db.dispose()
         return await _supervise_workers(args)
@@ -340,7 +340,7 @@ async def _serve_worker(args: argparse.Namespace, settings: Any, scope: Any) -> 
     from kaireon_mcp.runtime import open_database
 
     sock = socket.socket(fileno=args.worker_fd)
-    db = open_database(settings)
+    db = open_database(settings, inline_reads=False)
     try:
         await _serve_app(
             args, db, settings, scope, background_jobs=args.worker_index == 0, stateless=True, sock=sock

@@ -15,15 +15,18 @@ from kaireon_mcp.storage.tables import Tenant
 log = logging.getLogger("kaireon_mcp")
 
 
-def open_database(settings: Settings | None = None) -> Database:
+def open_database(settings: Settings | None = None, *, inline_reads: bool = True) -> Database:
+    """The configured database; ``serve`` passes ``inline_reads=False`` (see ``Database``)."""
     settings = settings or load_settings()
-    return Database(settings.database_url, load_secret(settings.home))
+    return Database(settings.database_url, load_secret(settings.home), inline_reads=inline_reads)
 
 
-async def prepare(settings: Settings | None = None, *, auto_seed: bool = True) -> Database:
+async def prepare(
+    settings: Settings | None = None, *, auto_seed: bool = True, inline_reads: bool = True
+) -> Database:
     """Migrate, and on the first start of an empty embedded database load the demo tenant."""
     settings = settings or load_settings()
-    db = open_database(settings)
+    db = open_database(settings, inline_reads=inline_reads)
     await db.migrate()
     if auto_seed and settings.is_embedded and await _is_empty(db):
         log.info("empty embedded database: loading the demo tenant")

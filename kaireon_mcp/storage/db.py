@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session
 
 from kaireon_mcp.errors import KaireonError
 from kaireon_mcp.storage import inline_sqlite
@@ -70,7 +71,14 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
-def make_engine(url: str, *, read_only: bool = False) -> AsyncEngine:
+def _sqlite_query_only(dbapi_conn: Any, _record: Any) -> None:
+    # a reader that tries to write fails in SQLite itself, whatever path the write took
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA query_only=ON")
+    cursor.close()
+
+
+def make_engine(url: str, *, read_only: bool = False, inline: bool = True) -> AsyncEngine:
     """The engine for ``url``.
 
     ``read_only`` engines run every statement in autocommit: no BEGIN, no ROLLBACK on
@@ -95,9 +103,11 @@ def make_engine(url: str, *, read_only: bool = False) -> AsyncEngine:
             json_serializer=_json_dumps,
             json_deserializer=orjson.loads,
             # readers call sqlite3 inline (no driver thread): see storage/inline_sqlite.py
-            **({"module": inline_sqlite.dbapi()} if read_only else {}),
+            **({"module": inline_sqlite.dbapi()} if read_only and inline else {}),
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        if read_only:
+            event.listen(engine.sync_engine, "connect", _sqlite_query_only)
         if not read_only:
             event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
@@ -134,18 +144,50 @@ class _WriteGate:
         return gate
 
 
-class Database:
-    """Owns the engine; hands out tenant-bound repositories inside one transaction each."""
+class ReadOnlyWrite(KaireonError):
+    """A write attempted on a read-only repository; the caller retries in a write transaction."""
 
-    def __init__(self, url: str, secret: str) -> None:
+    code = "INTERNAL"
+
+
+class _ReadOnlySession(Session):
+    """Session class of ``Database.reader``: refuses flushes and DML before any SQL is sent."""
+
+
+def _refuse_flush(session: Session, *_: Any) -> None:
+    if session.new or session.dirty or session.deleted:
+        raise ReadOnlyWrite("a read-only transaction cannot write")
+
+
+def _refuse_dml(state: Any) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        raise ReadOnlyWrite("a read-only transaction cannot write")
+
+
+event.listen(_ReadOnlySession, "before_flush", _refuse_flush)
+event.listen(_ReadOnlySession, "do_orm_execute", _refuse_dml)
+
+
+class Database:
+    """Owns the engine; hands out tenant-bound repositories inside one transaction each.
+
+    ``inline_reads``: read-only repositories call SQLite inline on the event loop (fastest
+    for short reads; right for a one-client stdio server and for tests). A multi-client
+    HTTP server passes False, so a multi-second analysis runs on the driver's thread and
+    never stalls other requests; its decision hot path stays inline (``select_rows``).
+    """
+
+    def __init__(self, url: str, secret: str, *, inline_reads: bool = True) -> None:
         self.url = url
         self.engine = make_engine(url)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         sqlite = self.engine.dialect.name == "sqlite"
         memory = ":memory:" in url or url.rstrip("/").endswith("sqlite+aiosqlite:")
         # an in-memory SQLite database is private to its connection: reads share the writer's
-        self.read_engine = self.engine if memory else make_engine(url, read_only=True)
-        self.read_sessions = async_sessionmaker(self.read_engine, expire_on_commit=False)
+        self.read_engine = self.engine if memory else make_engine(url, read_only=True, inline=inline_reads)
+        self.read_sessions = async_sessionmaker(
+            self.read_engine, expire_on_commit=False, sync_session_class=_ReadOnlySession
+        )
         self._gate = _WriteGate() if sqlite else None
         self._committer = GroupCommitter(self)
         path = url.split("///", 1)[-1] if sqlite else ""

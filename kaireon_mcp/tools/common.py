@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from kaireon_mcp.storage.repository import Page, Repository
+from kaireon_mcp.tools.registry import READ_ONLY_CALL as REGISTRY_READ_ONLY_CALL
 from kaireon_mcp.tools.registry import ToolContext, ToolInput
 
 
@@ -56,6 +57,8 @@ class Deleted(BaseModel):
 
 
 AMBIENT_REPO = "repository"
+#: set by ``execute`` for read tools: ``repo_for`` then reads without a write transaction
+READ_ONLY_CALL = REGISTRY_READ_ONLY_CALL
 
 
 @asynccontextmanager
@@ -69,6 +72,10 @@ async def repo_for(ctx: ToolContext) -> AsyncIterator[Repository]:
     ambient = ctx.services.get(AMBIENT_REPO)
     if isinstance(ambient, Repository) and ambient.ctx.tenant_id == ctx.principal.tenant_id:
         yield ambient
+        return
+    if ctx.services.get(READ_ONLY_CALL):
+        async with ctx.db.reader(ctx.principal) as repo:
+            yield repo
         return
     async with ctx.db.tenant(ctx.principal) as repo:
         yield repo

@@ -8,6 +8,7 @@ lookup, scope, role and write checks, validation, run, error mapping.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 import logging
@@ -29,9 +30,16 @@ from kaireon_mcp.errors import (
     WritesDisabledError,
 )
 from kaireon_mcp.storage.context import TenantContext
-from kaireon_mcp.storage.db import Database
+from kaireon_mcp.storage.db import Database, ReadOnlyWrite
 
 log = logging.getLogger("kaireon_mcp.tools")
+
+#: ``ToolContext.services`` flag for a read tool's call: ``repo_for`` reads without a write
+#: transaction (no write lock on SQLite, so reads never queue behind writers)
+READ_ONLY_CALL = "read_only_call"
+#: families that call providers or compose other tools keep one write transaction, so a
+#: retry after a refused write never repeats an outside call
+_WRITE_TRANSACTION_MODULES = frozenset({"ai", "content", "playbooks", "session"})
 
 #: route codes of tool-catalog.md section 1.7 ("all" = the 18 base tools on every route)
 ROUTE_CODES = ("all", "DS", "FP", "DX", "DF", "TR", "AL", "DB")
@@ -413,6 +421,22 @@ def _dump(result: Any) -> Any:
     return result
 
 
+async def _call(spec: Tool, ctx: ToolContext, args: Any) -> Any:
+    """Run the handler; a read tool first on a read-only repository.
+
+    A read tool that turns out to write is refused before any SQL is sent
+    (``ReadOnlyWrite``) and runs again in an ordinary write transaction.
+    """
+    if spec.write or spec.module in _WRITE_TRANSACTION_MODULES or "repository" in ctx.services:
+        return await spec.handler(ctx, args)
+    reading = dataclasses.replace(ctx, services={**ctx.services, READ_ONLY_CALL: True})
+    try:
+        return await spec.handler(reading, args)
+    except ReadOnlyWrite:
+        log.debug("read tool %s wrote; running it in a write transaction", spec.name)
+        return await spec.handler(ctx, args)
+
+
 async def execute(
     name: str,
     arguments: dict[str, Any] | None,
@@ -448,7 +472,7 @@ async def execute(
     except PydanticValidationError as exc:
         raise _validation_error(exc) from None
     try:
-        result = await spec.handler(ctx, args)
+        result = await _call(spec, ctx, args)
     except KaireonError:
         raise
     except PydanticValidationError as exc:
