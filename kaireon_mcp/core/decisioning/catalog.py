@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, union_all
+from sqlalchemy import String, bindparam, func, select, type_coerce, union_all
 
 from kaireon_mcp.core.contact_policy import PolicySpec
 from kaireon_mcp.core.qualification import RuleSpec
@@ -122,11 +122,14 @@ def _fingerprint_statement() -> Any:
 
     Built once: the same statement object lets SQLAlchemy reuse its compiled form, which is
     most of what this check costs (building it per decision took longer than running it).
+    The newest ``updated_at`` is only compared with the previous check's, so it is read as
+    the driver returns it (``type_coerce``, no SQL change) instead of parsed into a datetime.
     """
     parts = []
     for model in (*_STATIC_TABLES, *_LEARNING_TABLES):
         key = model.id if model is Tenant else model.tenant_id
-        parts.append(select(func.count(), func.max(model.updated_at)).where(key == bindparam("tenant")))
+        newest = type_coerce(func.max(model.updated_at), String)
+        parts.append(select(func.count(), newest).where(key == bindparam("tenant")))
     return union_all(*parts)
 
 

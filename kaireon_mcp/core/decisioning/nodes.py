@@ -613,12 +613,20 @@ async def node_group(engine: Engine, state: DecisionState, node: dict[str, Any])
 
 
 async def node_compute(engine: Engine, state: DecisionState, node: dict[str, Any]) -> None:
-    """Computed custom fields (formula engine) into ``personalization``, then creative tokens."""
+    """Computed custom fields (formula engine) into ``personalization``, then creative tokens.
+
+    The ``customer.*`` and ``attributes.*`` variables do not depend on the candidate, so they
+    are prefixed once per node and copied into each candidate's variables in the same order.
+    """
+    if not state.candidates:
+        return
+    customer = {f"customer.{k}": v for k, v in state.customer.attributes.items() if "." not in k}
+    request = {f"attributes.{k}": v for k, v in (state.request.get("attributes") or {}).items()}
     for cand in state.candidates:
         category = engine.catalog.categories.get(cand.category_id or "", {})
         variables = dict(cand.offer.get("customFields") or {})
-        variables.update({f"customer.{k}": v for k, v in state.customer.attributes.items() if "." not in k})
-        variables.update({f"attributes.{k}": v for k, v in (state.request.get("attributes") or {}).items()})
+        variables.update(customer)
+        variables.update(request)
         for spec in category.get("customFields") or []:
             if spec.get("type") == "computed" and spec.get("formula"):
                 value = evaluate_formula(spec["formula"], variables)

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Table
 
-from kaireon_mcp.core.decisioning.api import DecisionOut, RecommendRequest, RecommendResponse
+from kaireon_mcp.core.decisioning.api import RecommendRequest, RecommendResponse
 from kaireon_mcp.core.decisioning.engine import Engine
 from kaireon_mcp.core.decisioning.state import Candidate, DecisionState
 from kaireon_mcp.storage.context import TenantContext
@@ -189,14 +189,17 @@ def _response(
         meta["stages"] = state.stages
         meta["dropped"] = state.dropped
         meta["experimentAssignment"] = state.experiment_assignment
-    return RecommendResponse(
-        recommendationId=recommendation_id,
-        customerId=state.customer.customer_id,
-        decisions=[DecisionOut.model_validate(d) for d in decisions],
-        meta=meta,
-        controlGroup=state.control_group,
-        degradedScoring=state.degraded,
-        traceId=state.flow.get("traceId"),
+    # one validation pass for the envelope and its decisions (not one call per decision)
+    return RecommendResponse.model_validate(
+        {
+            "recommendationId": recommendation_id,
+            "customerId": state.customer.customer_id,
+            "decisions": decisions,
+            "meta": meta,
+            "controlGroup": state.control_group,
+            "degradedScoring": state.degraded,
+            "traceId": state.flow.get("traceId"),
+        }
     )
 
 

@@ -37,6 +37,8 @@ class Candidate:
     explanations: list[dict[str, Any]] = field(default_factory=list)
     qualification: list[dict[str, Any]] = field(default_factory=list)
     policies: list[dict[str, Any]] = field(default_factory=list)
+    #: ``DecisionState.view``'s last answer and the inputs it was built from
+    view_memo: tuple[Any, ...] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def offer_id(self) -> str:
@@ -97,22 +99,41 @@ class DecisionState:
     call_depth: int = 0
 
     def view(self, cand: Candidate) -> CandidateView:
-        """What rules and policies may know about a candidate in this request."""
-        creative = cand.creative or {}
-        return CandidateView(
-            offer_id=cand.offer_id,
-            category_id=cand.category_id,
-            sub_category_id=cand.sub_category_id,
-            creative_id=creative.get("id"),
-            channel_id=creative.get("channelId") or (self.channel or {}).get("id"),
-            placement_id=cand.placement_id or (self.placement or {}).get("id"),
-            channel_type=(self.channel or {}).get("channelType"),
-            product_type=cand.offer.get("productType"),
-            category_name=cand.offer.get("categoryName"),
+        """What rules and policies may know about a candidate in this request.
+
+        Qualification and contact policy both ask, so the view is kept on the candidate and
+        reused while its offer, creative, placement and mandatory flag and the request's
+        channel and placement are the same objects (values, for the id and the flag).
+        """
+        creative, channel, placement = cand.creative, self.channel, self.placement
+        memo = cand.view_memo
+        if (
+            memo is not None
+            and memo[0] is cand.offer
+            and memo[1] is creative
+            and memo[2] is channel
+            and memo[3] is placement
+            and memo[4] == cand.placement_id
+            and memo[5] == cand.mandatory
+        ):
+            return memo[6]  # type: ignore[no-any-return]
+        offer = cand.offer
+        view = CandidateView(
+            offer_id=str(offer["id"]),
+            category_id=offer.get("categoryId"),
+            sub_category_id=offer.get("subCategoryId"),
+            creative_id=(creative or {}).get("id"),
+            channel_id=(creative or {}).get("channelId") or (channel or {}).get("id"),
+            placement_id=cand.placement_id or (placement or {}).get("id"),
+            channel_type=(channel or {}).get("channelType"),
+            product_type=offer.get("productType"),
+            category_name=offer.get("categoryName"),
             mandatory=cand.mandatory,
-            budget=cand.offer.get("budget") or {},
-            offer=cand.offer,
+            budget=offer.get("budget") or {},
+            offer=offer,
         )
+        cand.view_memo = (offer, creative, channel, placement, cand.placement_id, cand.mandatory, view)
+        return view
 
     def drop(self, cand: Candidate, node: dict[str, Any], stage: str, reason: str, **detail: Any) -> None:
         self.dropped.append(
@@ -130,16 +151,31 @@ class DecisionState:
     def keep(
         self, node: dict[str, Any], stage: str, survivors: list[Candidate], reasons: dict[str, Any]
     ) -> None:
-        """Replace the working set, recording a drop for every candidate not kept."""
-        kept = {id(c) for c in survivors}
-        for cand in self.candidates:
-            if id(cand) not in kept:
+        """Replace the working set, recording a drop for every candidate not kept.
+
+        Builds the same entries as ``drop`` (reason first, then the non-None details in
+        their order) without the keyword round trip per dropped candidate.
+        """
+        if len(survivors) != len(self.candidates) or any(
+            a is not b for a, b in zip(survivors, self.candidates, strict=False)
+        ):
+            kept = {id(c) for c in survivors}
+            node_id, node_type = node.get("id"), node.get("type")
+            dropped = self.dropped
+            for cand in self.candidates:
+                if id(cand) in kept:
+                    continue
                 info = reasons.get(cand.offer_id) or {}
-                self.drop(
-                    cand,
-                    node,
-                    stage,
-                    info.get("reason", f"removed by {node.get('type')}"),
-                    **{k: v for k, v in info.items() if k != "reason"},
-                )
+                entry = {
+                    "offerId": cand.offer_id,
+                    "offerName": cand.name,
+                    "nodeId": node_id,
+                    "nodeType": node_type,
+                    "stage": stage,
+                    "reason": info["reason"] if "reason" in info else f"removed by {node_type}",
+                }
+                for key, value in info.items():
+                    if key != "reason" and value is not None:
+                        entry[key] = value
+                dropped.append(entry)
         self.candidates = survivors
