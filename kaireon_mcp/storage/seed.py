@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, text
 
 from kaireon_mcp.storage.context import TenantContext
 from kaireon_mcp.storage.db import Database
@@ -230,7 +230,20 @@ async def seed_demo(
     async with db.tenant(ctx) as repo:
         builder = DemoBuilder(repo, params, anchor, progress or (lambda *_: None))
         counts = await builder.build()
+    await _refresh_statistics(db)
     return SeedResult(params.tenant, True, counts)
+
+
+async def _refresh_statistics(db: Database) -> None:
+    """PostgreSQL plans a freshly bulk-loaded table from stale statistics until autovacuum
+    runs: a customer's contact history then scanned the whole tenant's time range (35 ms
+    instead of under 1 ms per decision). ANALYZE right after the load.
+    """
+    if db.dialect != "postgresql":
+        return
+    async with db.session() as session:
+        for table in ("interactions", "schema_rows", "metric_values"):
+            await session.execute(text(f"ANALYZE {table}"))
 
 
 def _tenant_settings(params: SeedParams) -> dict[str, Any]:
