@@ -6,11 +6,9 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import event, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
@@ -33,6 +31,9 @@ from kaireon_mcp.storage.group_commit import GroupCommitter, Writes, apply_write
 from kaireon_mcp.storage.repository import Repository
 from kaireon_mcp.storage.tables import Tenant
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -41,6 +42,9 @@ class DatabaseUnavailable(KaireonError):
 
 
 def alembic_config() -> Config:
+    """Alembic's configuration (imported here: Alembic costs ~0.5 s and most starts skip it)."""
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     return cfg
@@ -210,6 +214,8 @@ class Database:
         def upgrade(conn: Connection) -> None:
             if at_head(conn):
                 return
+
+            from alembic import command
 
             cfg = alembic_config()
             cfg.attributes["connection"] = conn
