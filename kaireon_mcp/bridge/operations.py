@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 from starlette.requests import Request
@@ -163,12 +164,19 @@ class _Limited(RateLimitedError):
         self.headers = headers
 
 
+class FastJSONResponse(JSONResponse):
+    """JSON rendered with orjson: a recommend answer is the bridge's hottest body."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, default=str, option=orjson.OPT_NON_STR_KEYS)
+
+
 def _respond(op: Operation, result: Any, headers: dict[str, str]) -> Response:
     if isinstance(result, Response):
         result.headers.update(headers)
         return result
     status, body = result if isinstance(result, tuple) else (op.success, result)
-    return JSONResponse(body, status_code=status, headers=headers)
+    return FastJSONResponse(body, status_code=status, headers=headers)
 
 
 def endpoint(op: Operation, state: BridgeState) -> Route:
