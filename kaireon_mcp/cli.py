@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import socket
@@ -315,6 +316,10 @@ async def _serve_app(
         mcp_stateless=stateless,
     )
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", lifespan="on")
+    # everything built so far (modules, tool registry, schemas) lives as long as the server:
+    # keep it out of the collector's full passes, whose pauses otherwise land in request tails
+    gc.collect()
+    gc.freeze()
     if sock is None:
         print(f"kaireon-mcp: serving http://{args.host}:{args.port} (MCP /mcp, /api/v1)", file=sys.stderr)
     await uvicorn.Server(config).serve(sockets=[sock] if sock is not None else None)
