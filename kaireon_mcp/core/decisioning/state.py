@@ -6,6 +6,7 @@ Every node reads and narrows ``DecisionState.candidates``; every drop goes throu
 
 from __future__ import annotations
 
+import operator
 import random
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -156,9 +157,7 @@ class DecisionState:
         Builds the same entries as ``drop`` (reason first, then the non-None details in
         their order) without the keyword round trip per dropped candidate.
         """
-        if len(survivors) != len(self.candidates) or any(
-            a is not b for a, b in zip(survivors, self.candidates, strict=False)
-        ):
+        if len(survivors) != len(self.candidates) or not all(map(operator.is_, survivors, self.candidates)):
             kept = {id(c) for c in survivors}
             node_id, node_type = node.get("id"), node.get("type")
             dropped = self.dropped
