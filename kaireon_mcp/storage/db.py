@@ -248,12 +248,6 @@ class Database:
             yield session
 
     @asynccontextmanager
-    async def read_session(self) -> AsyncIterator[AsyncSession]:
-        """Autocommit reads not bound to a tenant (API-key lookups); never writes."""
-        async with self.read_sessions() as session:  # autocommit: no BEGIN, no ROLLBACK
-            yield session
-
-    @asynccontextmanager
     async def tenant(self, ctx: TenantContext) -> AsyncIterator[Repository]:
         """One transaction for one tenant: commits on success, rolls back every row on error."""
         async with self._write_turn(), self.sessions() as session, session.begin():
