@@ -188,7 +188,14 @@ class Database:
         sqlite = self.engine.dialect.name == "sqlite"
         memory = ":memory:" in url or url.rstrip("/").endswith("sqlite+aiosqlite:")
         # an in-memory SQLite database is private to its connection: reads share the writer's
-        self.read_engine = self.engine if memory else make_engine(url, read_only=True, inline=inline_reads)
+        if memory:
+            self.read_engine = self.engine
+        elif sqlite:
+            self.read_engine = make_engine(url, read_only=True, inline=inline_reads)
+        else:
+            # the writer's pool in autocommit: a second pool would pay connection set-up and
+            # dialect initialisation again, and PostgreSQL serves readers beside writers anyway
+            self.read_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self.read_sessions = async_sessionmaker(
             self.read_engine, expire_on_commit=False, sync_session_class=_ReadOnlySession
         )
@@ -304,5 +311,5 @@ class Database:
         if self._writer is not None:
             self._writer.close()
         await self.engine.dispose()
-        if self.read_engine is not self.engine:
+        if self.read_engine.sync_engine.pool is not self.engine.sync_engine.pool:
             await self.read_engine.dispose()
