@@ -326,18 +326,18 @@ async def _serve_app(
 
 
 async def _supervise_workers(args: argparse.Namespace) -> int:
-    from kaireon_mcp.bridge.workers import bind_socket, supervise
+    from kaireon_mcp.bridge.workers import bind_sockets, supervise
 
     try:
-        sock = bind_socket(args.host, args.port)
+        sockets = bind_sockets(args.host, args.port, args.workers)
     except OSError as exc:
         raise CliError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}", EXIT_USAGE) from None
-    port = sock.getsockname()[1]
+    port = sockets[0].getsockname()[1]
     print(
         f"kaireon-mcp: serving http://{args.host}:{port} with {args.workers} workers (MCP /mcp, /api/v1)",
         file=sys.stderr,
     )
-    return await supervise(getattr(args, "argv", sys.argv[1:]), sock, args.workers)
+    return await supervise(getattr(args, "argv", sys.argv[1:]), sockets)
 
 
 async def _serve_worker(args: argparse.Namespace, settings: Any, scope: Any) -> int:

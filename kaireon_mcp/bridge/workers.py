@@ -2,10 +2,12 @@
 
 One Python process runs one decision at a time on one core; a decision is CPU-bound, so
 throughput scales with processes, as the product's own deployment scales with replicas.
-The supervisor binds the socket once (so every worker accepts on the same port and the
-kernel spreads connections), starts each worker as ``kaireon-mcp serve`` with the socket
-passed by file descriptor, restarts a worker that dies, and stops them all on SIGINT or
-SIGTERM. Workers share state through the database (and Redis for rate limits when
+The supervisor binds one listening socket per worker on the same port with SO_REUSEPORT, so
+the kernel spreads connections evenly (with one shared socket, whichever worker wakes first
+accepts a whole burst of connections and the other idles). It starts each worker as
+``kaireon-mcp serve`` with its socket passed by file descriptor, keeps the sockets open (a
+restarting worker's connections wait in its backlog), restarts a worker that dies, and stops
+them all on SIGINT or SIGTERM. Workers share state through the database (and Redis for rate limits when
 ``KAIREON_REDIS_URL`` is set); only worker 0 runs the journey scheduler.
 """
 
@@ -18,31 +20,38 @@ import socket
 import sys
 from collections.abc import Sequence
 
-__all__ = ["bind_socket", "supervise"]
+__all__ = ["bind_sockets", "supervise"]
 
 log = logging.getLogger("kaireon_mcp")
 
 RESTART_DELAY_S = 1.0
 
 
-def bind_socket(host: str, port: int) -> socket.socket:
-    """The listening socket every worker inherits."""
+def bind_sockets(host: str, port: int, count: int) -> list[socket.socket]:
+    """``count`` listening sockets on one port (``port`` 0 picks a free one for all)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(2048)
-    sock.set_inheritable(True)
-    return sock
+    sockets: list[socket.socket] = []
+    for _ in range(count):
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+        port = sock.getsockname()[1]
+        sock.listen(2048)
+        sock.set_inheritable(True)
+        sockets.append(sock)
+    return sockets
 
 
-async def supervise(argv: Sequence[str], sock: socket.socket, workers: int) -> int:
-    """Run ``workers`` copies of ``kaireon-mcp <argv> --worker-fd FD --worker-index I`` until stopped."""
+async def supervise(argv: Sequence[str], sockets: Sequence[socket.socket]) -> int:
+    """Run one ``kaireon-mcp <argv> --worker-fd FD --worker-index I`` per socket until stopped."""
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping.set)
-    running = [asyncio.create_task(_keep_alive(argv, sock, index, stopping)) for index in range(workers)]
+    running = [
+        asyncio.create_task(_keep_alive(argv, sock, index, stopping)) for index, sock in enumerate(sockets)
+    ]
     await stopping.wait()
     await asyncio.gather(*running, return_exceptions=True)
     return 0
