@@ -112,8 +112,24 @@ class ApiKeyAuth:
             token=key_id, client_id=key_id, scopes=[principal.role], subject=principal.tenant_id
         )
         await self.app(
-            {**scope, PRINCIPAL_SCOPE_KEY: principal, "user": AuthenticatedUser(token)}, receive, send
+            {
+                **scope,
+                "headers": _without_ows(scope["headers"]),
+                PRINCIPAL_SCOPE_KEY: principal,
+                "user": AuthenticatedUser(token),
+            },
+            receive,
+            send,
         )
+
+
+def _without_ows(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """Header values without leading/trailing whitespace (RFC 9110 5.5).
+
+    h11 trims them while parsing; httptools (uvicorn's faster parser, used by ``serve``)
+    passes them on, and the SDK compares values such as ``Mcp-Name`` verbatim.
+    """
+    return [(name, value.strip(b" \t")) for name, value in headers]
 
 
 @dataclass
