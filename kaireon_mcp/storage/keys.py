@@ -98,7 +98,7 @@ _KEY_LOOKUP = select(*_KEY_COLUMNS).where(ApiKey.key_hash == bindparam("digest")
 async def authenticate(db: Database, plaintext: str | None) -> TenantContext:
     """Resolve a presented key to its tenant and role; 401 for unknown, revoked or expired keys.
 
-    One indexed read per request, in a read-only transaction (so it never queues behind a
+    One indexed read per request, outside any transaction (so it never queues behind a
     writer on SQLite), and always against the database, so a revocation made by any process
     (the CLI, another replica) takes effect on the next request.
     """

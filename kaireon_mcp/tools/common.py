@@ -9,8 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from kaireon_mcp.storage.repository import Page, Repository
-from kaireon_mcp.tools.registry import READ_ONLY_CALL as REGISTRY_READ_ONLY_CALL
-from kaireon_mcp.tools.registry import ToolContext, ToolInput
+from kaireon_mcp.tools.registry import AMBIENT_REPO, READ_ONLY_CALL, ToolContext, ToolInput
 
 
 class StudioPage(ToolInput):
@@ -54,11 +53,6 @@ class Deleted(BaseModel):
     deleted: bool = True
     soft: bool = True
     warnings: list[str] = Field(default_factory=list)
-
-
-AMBIENT_REPO = "repository"
-#: set by ``execute`` for read tools: ``repo_for`` then reads without a write transaction
-READ_ONLY_CALL = REGISTRY_READ_ONLY_CALL
 
 
 @asynccontextmanager

@@ -34,6 +34,8 @@ from kaireon_mcp.storage.db import Database, ReadOnlyWrite
 
 log = logging.getLogger("kaireon_mcp.tools")
 
+#: ``ToolContext.services`` key of a composite's open repository: nested tool calls join it
+AMBIENT_REPO = "repository"
 #: ``ToolContext.services`` flag for a read tool's call: ``repo_for`` reads without a write
 #: transaction (no write lock on SQLite, so reads never queue behind writers)
 READ_ONLY_CALL = "read_only_call"
@@ -427,7 +429,7 @@ async def _call(spec: Tool, ctx: ToolContext, args: Any) -> Any:
     A read tool that turns out to write is refused before any SQL is sent
     (``ReadOnlyWrite``) and runs again in an ordinary write transaction.
     """
-    if spec.write or spec.module in _WRITE_TRANSACTION_MODULES or "repository" in ctx.services:
+    if spec.write or spec.module in _WRITE_TRANSACTION_MODULES or AMBIENT_REPO in ctx.services:
         return await spec.handler(ctx, args)
     reading = dataclasses.replace(ctx, services={**ctx.services, READ_ONLY_CALL: True})
     try:

@@ -68,7 +68,9 @@ async def recommend(
     engine = await Engine.load(repo)
     planned = await _plan(engine, body, now, create_base=True)
     assert planned is not None
-    return await _persist_plan(repo, engine, body, planned)
+    recommendation_id, rows, writes = _plan_writes(engine, planned, repo.ctx.tenant_id)
+    await apply_writes(repo.session, engine.dialect, writes)
+    return _answer(engine, body, planned, recommendation_id, rows)
 
 
 async def recommend_with(
@@ -88,13 +90,7 @@ async def recommend_with(
     if planned is None:
         async with db.tenant(ctx) as repo:
             return await recommend(repo, request, now=now)
-    recommendation_id = new_id("rec")
-    writes = Writes()
-    rows = []
-    for decision in planned.decisions:
-        decisions, more = decision_writes(engine, decision, recommendation_id, ctx.tenant_id)
-        rows.append(decisions)
-        writes.extend(more)
+    recommendation_id, rows, writes = _plan_writes(engine, planned, ctx.tenant_id)
     await db.group_commit(writes)
     return _answer(engine, body, planned, recommendation_id, rows)
 
@@ -143,12 +139,18 @@ def _needs_base_flow(decision: Decision) -> bool:
     return decision.state.flow.get("id") is None
 
 
-async def _persist_plan(
-    repo: Repository, engine: Engine, body: dict[str, Any], planned: _Planned
-) -> dict[str, Any]:
+def _plan_writes(
+    engine: Engine, planned: _Planned, tenant_id: str
+) -> tuple[str, list[list[dict[str, Any]]], Writes]:
+    """The recommendation id, the response rows per decision and every row to commit."""
     recommendation_id = new_id("rec")
-    rows = [await persist(repo, engine, decision, recommendation_id) for decision in planned.decisions]
-    return _answer(engine, body, planned, recommendation_id, rows)
+    writes = Writes()
+    rows = []
+    for decision in planned.decisions:
+        decisions, more = decision_writes(engine, decision, recommendation_id, tenant_id)
+        rows.append(decisions)
+        writes.extend(more)
+    return recommendation_id, rows, writes
 
 
 def _answer(
