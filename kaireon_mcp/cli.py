@@ -386,6 +386,10 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if argv is None:  # the console script: `stdio` takes its wire before the heavy imports
+        from kaireon_mcp.server.front import start_front
+
+        start_front(sys.argv[1:])
     parser = build_parser()
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     logging.basicConfig(
