@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
+import os
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import orjson
 from mcp import MCPError
 from mcp.server import Server, ServerRequestContext
+from mcp.server._otel import OpenTelemetryMiddleware
 from mcp.server.lowlevel import NotificationOptions
 from mcp.server.models import InitializationOptions
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ToolsListChanged
@@ -152,9 +155,16 @@ def error_result(exc: KaireonError) -> CallToolResult:
 
 
 def success_result(data: dict[str, Any]) -> CallToolResult:
-    text = json.dumps(data, ensure_ascii=False, default=str)
-    # Round-trip so structuredContent is exactly the JSON the text block carries.
-    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=json.loads(text))
+    """``execute`` returns JSON-mode dumps, so ``data`` already is the structuredContent; orjson
+    renders the text block. Anything orjson refuses takes the stdlib round trip (``default=str``)."""
+    try:
+        text = orjson.dumps(data).decode()
+    except TypeError:
+        text = json.dumps(data, ensure_ascii=False, default=str)
+        data = json.loads(text)
+    return CallToolResult.model_construct(
+        content=[TextContent(type="text", text=text)], structured_content=data
+    )
 
 
 class RouteSwitch:
@@ -281,4 +291,15 @@ def build_server(
         return EmptyResult()
 
     server.add_request_handler("logging/setLevel", SetLevelRequestParams, set_logging_level)
+    if not tracing_configured():
+        server.middleware = [m for m in server.middleware if not isinstance(m, OpenTelemetryMiddleware)]
     return server
+
+
+def tracing_configured(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether an OpenTelemetry exporter could be listening (any ``OTEL_*`` setting).
+
+    The SDK wraps every request in a span by default; with no exporter the span goes nowhere
+    but still costs ~0.1 ms per request, a visible share of a 2 ms stdio call.
+    """
+    return any(key.startswith("OTEL_") for key in (os.environ if environ is None else environ))

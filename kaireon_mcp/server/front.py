@@ -200,6 +200,8 @@ class StdioFront:
         if not isinstance(message, dict) or "method" not in message:
             return
         with self._lock:
+            if message["method"] == "initialize":
+                self._session_version = _requested_version(message)
             key = replay_key(message, self._session_version)
             if key is None:
                 if "id" in message:  # a request with effects: nothing later is a pure listing
@@ -212,11 +214,9 @@ class StdioFront:
 
     def _answer(self, message: dict[str, Any], result: str) -> None:
         request_id = message["id"]
-        if message["method"] == "initialize":
-            self._session_version = _protocol_version(result)
         self._answered.add(_id_key(request_id))
         self.answered_count += 1
-        frame = '{"jsonrpc":"2.0","id":%s,"result":%s}\n' % (json.dumps(request_id), result)
+        frame = f'{{"jsonrpc":"2.0","id":{json.dumps(request_id)},"result":{result}}}\n'
         _write_all(self.wire_out, frame.encode("utf-8"))
 
     def _forward(self, line: bytes | None) -> None:
@@ -259,10 +259,7 @@ class StdioFront:
             return
         if result is None or self.cache is None:
             return
-        text = json.dumps(result, ensure_ascii=False, separators=(",", ":"))
-        if key.startswith('["initialize"'):
-            self._session_version = _protocol_version(text)
-        self.cache.put(key, text)
+        self.cache.put(key, json.dumps(result, ensure_ascii=False, separators=(",", ":")))
 
 
 def _id_key(request_id: Any) -> tuple[str, Any]:
@@ -270,11 +267,11 @@ def _id_key(request_id: Any) -> tuple[str, Any]:
     return (type(request_id).__name__, request_id)
 
 
-def _protocol_version(result_json: str) -> str | None:
-    try:
-        version = json.loads(result_json).get("protocolVersion")
-    except (ValueError, AttributeError):
-        return None
+def _requested_version(message: dict[str, Any]) -> str | None:
+    """A handshake-era session is named by the version its client asked for: negotiation is a
+    pure function of it, and it is known before any answer exists."""
+    params = message.get("params")
+    version = params.get("protocolVersion") if isinstance(params, dict) else None
     return version if isinstance(version, str) else None
 
 
@@ -299,7 +296,10 @@ def _wants_front(argv: Sequence[str]) -> bool:
 
 
 def _replay_cache(argv: Sequence[str]) -> ReplayCache | None:
-    if os.environ.get("KAIREON_API_KEY") or os.environ.get("KAIREON_STDIO_CACHE", "1").strip() in {"0", "false"}:
+    if os.environ.get("KAIREON_API_KEY") or os.environ.get("KAIREON_STDIO_CACHE", "1").strip() in {
+        "0",
+        "false",
+    }:
         return None
     home = Path(os.environ.get("KAIREON_HOME") or str(Path.home() / ".kaireon")).expanduser()
     return ReplayCache(cache_path(home, argv, dict(os.environ)))

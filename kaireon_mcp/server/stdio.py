@@ -134,11 +134,16 @@ async def front_transport(front: StdioFront) -> AsyncIterator[tuple[ReadStream, 
             async for session_message in write_reader:
                 message = session_message.message
                 frame = message.model_dump_json(by_alias=True, exclude_unset=True)
-                is_response = isinstance(message, mcp_types.JSONRPCResponse | mcp_types.JSONRPCError)
-                front.send(frame, message.id if is_response else None)
+                if isinstance(message, mcp_types.JSONRPCResponse | mcp_types.JSONRPCError):
+                    front.send(frame, message.id)
+                else:
+                    front.send(frame)
 
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(reader)
         tasks.start_soon(writer)
-        front.attach(lambda line: loop.call_soon_threadsafe(lines.put_nowait, line))
+        def deliver(line: bytes | None) -> None:
+            loop.call_soon_threadsafe(lines.put_nowait, line)
+
+        front.attach(deliver)
         yield read_stream, write_stream
