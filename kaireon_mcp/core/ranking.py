@@ -34,7 +34,7 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "priority": ("priority",),
     "name": ("name", "offerName"),
     "category_id": ("category_id", "categoryId"),
-    "subcategory_id": ("subcategory_id", "subCategoryId", "subcategoryId"),
+    "subcategory_id": ("subcategory_id", "sub_category_id", "subCategoryId", "subcategoryId"),
 }
 
 

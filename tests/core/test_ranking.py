@@ -251,3 +251,22 @@ def test_stock_and_frequency_caps():
     assert offer_constraint_violation(gold_card(), NOW, {"daily": 0, "weekly": 3}) == "frequency_cap_weekly"
     assert offer_constraint_violation(gold_card(), NOW, {"monthly": 6}) == "frequency_cap_monthly"
     assert offer_constraint_violation({"name": "untracked"}, NOW, {"daily": 99}) is None
+
+
+def test_diversity_reads_the_pipelines_own_candidates_subcategory():
+    """Pipeline candidates expose ``sub_category_id``; the sub-category penalty must reach them
+    (it silently did not while the field aliases lacked that spelling)."""
+    from kaireon_mcp.core.decisioning.state import Candidate
+
+    def cand(oid: str, score: float, cat: str | None, sub: str | None = None) -> Candidate:
+        offer = {"id": oid, "name": oid, "priority": 50, "categoryId": cat, "subCategoryId": sub}
+        return Candidate(offer=offer, score=score)
+
+    cands = [
+        cand("A", 0.9, "X", "x1"),
+        cand("B", 0.8, "X", "x1"),
+        cand("C", 0.3, "X", "x2"),
+        cand("E", 0.21, "Y"),
+    ]
+    # same arithmetic as the dict case above: after A, B = .2, C = .15, E = .21
+    assert ids(rank(cands, "diversity", 4)) == ["A", "E", "B", "C"]
