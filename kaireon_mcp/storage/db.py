@@ -104,6 +104,9 @@ def make_engine(url: str, *, read_only: bool = False, inline: bool = True) -> As
             pool_reset_on_return=reset,
             pool_size=32 if read_only else 8,
             max_overflow=32,
+            # a reader's session still "rolls back" on close; in autocommit that is a no-op
+            # that aiosqlite pays as a hop to its thread per tool call: skip it
+            **({"isolation_level": "AUTOCOMMIT", "skip_autocommit_rollback": True} if read_only else {}),
             json_serializer=_json_dumps,
             json_deserializer=orjson.loads,
             # readers call sqlite3 inline (no driver thread): see storage/inline_sqlite.py
