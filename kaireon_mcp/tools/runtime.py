@@ -61,8 +61,8 @@ class OutcomeArgs(RespondRequest):
     write=True,
     idempotent=True,
     description=(
-        "Record impression/click/conversion/dismiss for a "
-        "recommendation (recommendationId + rank); idempotent."
+        "Record impression/click/conversion/dismiss for a recommendation (recommendationId + "
+        "rank); a retried idempotencyKey replays, one reused for another event is CONFLICT."
     ),
 )
 async def record_outcome(ctx: ToolContext, args: OutcomeArgs) -> RespondResponse:

@@ -13,7 +13,7 @@ from kaireon_mcp.core.decisioning.api import RespondRequest, RespondResponse
 from kaireon_mcp.core.decisioning.profile import load_schema_attributes
 from kaireon_mcp.core.models import MODEL_TYPES
 from kaireon_mcp.core.operators import evaluate_tree
-from kaireon_mcp.errors import NotFoundError, ValidationError
+from kaireon_mcp.errors import ConflictError, NotFoundError, ValidationError
 from kaireon_mcp.storage.repository import Repository
 from kaireon_mcp.storage.tables import (
     AlgorithmModel,
@@ -36,7 +36,7 @@ async def respond(repo: Repository, request: RespondRequest) -> dict[str, Any]:
     outcome_key = request.outcome or request.interactionType
     if not outcome_key:
         raise ValidationError("outcome is required", field="outcome")
-    replay = await _replay(repo, request.idempotencyKey)
+    replay = await _replay(repo, request, outcome_key)
     if replay is not None:
         return replay
     outcome = await repo.find(OutcomeType, key=outcome_key)
@@ -94,17 +94,44 @@ async def respond(repo: Repository, request: RespondRequest) -> dict[str, Any]:
     return await _response(repo, row, offer, creative)
 
 
-async def _replay(repo: Repository, key: str) -> dict[str, Any] | None:
-    """Idempotency: the same key returns the original result instead of writing twice."""
+async def _replay(repo: Repository, request: RespondRequest, outcome_key: str) -> dict[str, Any] | None:
+    """Idempotency: a retry (same key, same event) returns the original result instead of writing
+    twice. The same key on a different event is a client bug that a silent replay would hide
+    (the second outcome would be lost while reported as recorded): CONFLICT."""
+    key = request.idempotencyKey
     existing = await repo.session.execute(repo.scoped(Interaction).where(Interaction.idempotency_key == key))
     row = existing.scalar_one_or_none()
     if row is None:
         return None
+    mismatch = _other_event(row, request, outcome_key)
+    if mismatch is not None:
+        raise ConflictError(
+            f"idempotencyKey {key!r} was already used for another event ({mismatch}); "
+            "use a new key for a new outcome",
+            field="idempotencyKey",
+        )
     offer = await repo.find(Offer, include_deleted=True, id=row.offer_id) if row.offer_id else None
     creative = await _creative(repo, row.creative_id)
     body = await _response(repo, row, offer, creative)
     body["replayed"] = True
     return body
+
+
+def _other_event(row: Interaction, request: RespondRequest, outcome_key: str) -> str | None:
+    """What differs between the recorded event and this request, for the fields that name it."""
+    checks = [
+        ("customerId", row.customer_id, request.customerId),
+        ("outcome", row.interaction_type, outcome_key),
+        ("recommendationId", row.recommendation_id, request.recommendationId),
+    ]
+    if request.rank is not None:
+        checks.append(("rank", row.rank, request.rank))
+    if request.offerId:
+        checks.append(("offerId", row.offer_id, request.offerId))
+    for name, recorded, asked in checks:
+        if recorded != asked:
+            return f"{name} {recorded!r}, not {asked!r}"
+    return None
 
 
 async def _linked_recommendation(repo: Repository, request: RespondRequest) -> Interaction | None:

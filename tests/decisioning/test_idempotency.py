@@ -1,0 +1,62 @@
+"""recordOutcome idempotency: a retry replays, the same key on another event is a CONFLICT."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+import kaireon_mcp.tools.flows  # noqa: F401 - registers tools
+import kaireon_mcp.tools.runtime  # noqa: F401
+from kaireon_mcp.errors import ConflictError
+from kaireon_mcp.storage.db import Database
+from kaireon_mcp.storage.tables import Interaction
+from kaireon_mcp.tools.registry import execute
+from tests.conftest import make_tool_ctx
+
+
+async def call(db: Database, name: str, args: dict[str, Any]) -> dict[str, Any]:
+    return await execute(name, args, make_tool_ctx(db))
+
+
+async def rows_with_key(db: Database, key: str) -> list[tuple[str, str]]:
+    async with db.session() as s:
+        found = await s.execute(
+            select(Interaction.customer_id, Interaction.interaction_type).where(
+                Interaction.idempotency_key == key
+            )
+        )
+        return [tuple(r) for r in found.all()]  # type: ignore[misc]
+
+
+async def test_same_key_on_another_event_is_a_conflict_and_writes_nothing(demo_db: Database) -> None:
+    rec = await call(demo_db, "recommend", {"customerId": "C-0005", "channel": "web", "limit": 2})
+    body = {
+        "customerId": "C-0005",
+        "recommendationId": rec["recommendationId"],
+        "rank": 1,
+        "outcome": "click",
+        "idempotencyKey": "k-shared",
+    }
+    first = await call(demo_db, "recordOutcome", body)
+    assert first["status"] == "recorded" and first["replayed"] is False
+
+    retry = await call(demo_db, "recordOutcome", dict(body))
+    assert retry["replayed"] is True and retry["interactionId"] == first["interactionId"]
+
+    other = await call(demo_db, "recommend", {"customerId": "C-0006", "channel": "web", "limit": 1})
+    cases = [
+        ({**body, "outcome": "impression"}, "outcome 'click', not 'impression'"),
+        (
+            {**body, "customerId": "C-0006", "recommendationId": other["recommendationId"]},
+            "customerId 'C-0005', not 'C-0006'",
+        ),
+        ({**body, "rank": 2}, "rank 1, not 2"),
+    ]
+    for changed, detail in cases:
+        with pytest.raises(ConflictError) as refused:
+            await call(demo_db, "recordOutcome", changed)
+        assert refused.value.field == "idempotencyKey" and detail in refused.value.message
+
+    assert await rows_with_key(demo_db, "k-shared") == [("C-0005", "click")]
