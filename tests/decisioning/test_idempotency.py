@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -60,3 +61,21 @@ async def test_same_key_on_another_event_is_a_conflict_and_writes_nothing(demo_d
         assert refused.value.field == "idempotencyKey" and detail in refused.value.message
 
     assert await rows_with_key(demo_db, "k-shared") == [("C-0005", "click")]
+
+
+async def test_concurrent_retries_record_once(demo_db: Database) -> None:
+    """Two deliveries of one event racing: one records, the other answers as its retry."""
+    rec = await call(demo_db, "recommend", {"customerId": "C-0007", "channel": "web", "limit": 1})
+    body = {
+        "customerId": "C-0007",
+        "recommendationId": rec["recommendationId"],
+        "rank": 1,
+        "outcome": "click",
+        "idempotencyKey": "k-race",
+    }
+    a, b = await asyncio.gather(
+        call(demo_db, "recordOutcome", body), call(demo_db, "recordOutcome", dict(body))
+    )
+    assert a["interactionId"] == b["interactionId"]
+    assert sorted([a["replayed"], b["replayed"]]) == [False, True]
+    assert await rows_with_key(demo_db, "k-race") == [("C-0007", "click")]

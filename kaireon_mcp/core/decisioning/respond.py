@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+
 from kaireon_mcp.core.decisioning.api import RespondRequest, RespondResponse
 from kaireon_mcp.core.decisioning.profile import load_schema_attributes
 from kaireon_mcp.core.models import MODEL_TYPES
@@ -84,8 +86,16 @@ async def respond(repo: Repository, request: RespondRequest) -> dict[str, Any]:
         idempotency_key=request.idempotencyKey,
         timestamp=when,
     )
-    repo.session.add(row)
-    await repo.session.flush()
+    try:
+        async with repo.session.begin_nested():  # a savepoint: losing the race must not end the txn
+            repo.session.add(row)
+    except IntegrityError:
+        # a concurrent call with the same key committed first (PostgreSQL; SQLite's single
+        # writer never gets here): answer as its retry, or CONFLICT if it was another event
+        replay = await _replay(repo, request, outcome_key)
+        if replay is None:
+            raise
+        return replay
     await _adapt(repo, row, channel_id)
     await _learn(repo, row, request)
     if outcome.classification == "positive":
