@@ -34,6 +34,8 @@ class Settings:
     read_only: bool
     redis_url: str | None
     ml_worker_url: str | None
+    #: SINGLE_TENANT_MODE (http-bridge.md 1.1): every credential acts on ``tenant_id``
+    single_tenant: bool = False
 
     @property
     def production(self) -> bool:
@@ -64,4 +66,5 @@ def load_settings() -> Settings:
         read_only=_truthy(_env("KAIREON_READ_ONLY")),
         redis_url=_env("KAIREON_REDIS_URL"),
         ml_worker_url=_env("ML_WORKER_URL"),
+        single_tenant=_truthy(_env("SINGLE_TENANT_MODE", "KAIREON_SINGLE_TENANT_MODE")),
     )

@@ -18,7 +18,12 @@ log = logging.getLogger("kaireon_mcp")
 def open_database(settings: Settings | None = None, *, inline_reads: bool = True) -> Database:
     """The configured database; ``serve`` passes ``inline_reads=False`` (see ``Database``)."""
     settings = settings or load_settings()
-    return Database(settings.database_url, load_secret(settings.home), inline_reads=inline_reads)
+    return Database(
+        settings.database_url,
+        load_secret(settings.home),
+        inline_reads=inline_reads,
+        pinned_tenant=settings.tenant_id if settings.single_tenant else None,
+    )
 
 
 async def prepare(
@@ -31,6 +36,8 @@ async def prepare(
     if auto_seed and settings.is_embedded and await _is_empty(db):
         log.info("empty embedded database: loading the demo tenant")
         await seed_demo(db, SeedParams(), progress=terminal_progress)
+    if db.pinned_tenant is not None:
+        await db.ensure_tenant(db.pinned_tenant)
     return db
 
 

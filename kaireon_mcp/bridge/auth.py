@@ -11,7 +11,7 @@ from starlette.requests import Request
 from kaireon_mcp.errors import ForbiddenError
 from kaireon_mcp.storage.context import TenantContext
 from kaireon_mcp.storage.db import Database
-from kaireon_mcp.storage.keys import authenticate
+from kaireon_mcp.storage.keys import authenticate, tenant_claim_refused
 
 __all__ = ["caller_id", "presented_key", "principal_for", "require_role"]
 
@@ -35,8 +35,7 @@ async def principal_for(request: Request, db: Database) -> TenantContext:
         ForbiddenError: ``X-Tenant-Id`` names another tenant, or a scoped (e.g. SCIM-only) key (403).
     """
     principal = await authenticate(db, presented_key(request))
-    claimed = request.headers.get("x-tenant-id")
-    if claimed and claimed.strip() != principal.tenant_id:
+    if tenant_claim_refused(db, principal, request.headers.get("x-tenant-id")):
         raise ForbiddenError("X-Tenant-Id does not match the tenant of this API key", field="X-Tenant-Id")
     if principal.scopes:
         # Empty scopes = full access; the only defined scope (scim) grants no AI route.

@@ -49,7 +49,7 @@ from kaireon_mcp.server.app import PAGE_SIZE, RequestScope, ServerDeps, build_se
 from kaireon_mcp.server.scope import ScopeChain, SessionStore, policy_from_flags, request_policy
 from kaireon_mcp.storage.context import TenantContext
 from kaireon_mcp.storage.db import Database
-from kaireon_mcp.storage.keys import authenticate
+from kaireon_mcp.storage.keys import authenticate, tenant_claim_refused
 from kaireon_mcp.tools import load_all
 from kaireon_mcp.tools.registry import ScopePolicy, ToolRegistry
 
@@ -101,8 +101,7 @@ class ApiKeyAuth:
         headers = Headers(scope=scope)
         try:
             principal = await authenticate(self.db, _presented_key(headers))
-            claimed = headers.get("x-tenant-id")
-            if claimed and claimed != principal.tenant_id:
+            if tenant_claim_refused(self.db, principal, headers.get("x-tenant-id")):
                 raise ForbiddenError("X-Tenant-Id does not match the tenant of this API key")
         except (UnauthorizedError, ForbiddenError) as exc:
             await _send_error(send, exc)

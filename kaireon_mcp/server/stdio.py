@@ -72,7 +72,7 @@ async def stdio_principal(db: Database, settings: Settings, tenant: str | None =
                 field="tenant",
             )
         return principal
-    tenant_id = tenant or settings.tenant_id
+    tenant_id = db.pinned_tenant or tenant or settings.tenant_id
     await db.ensure_tenant(tenant_id)
     return TenantContext(tenant_id=tenant_id, role="admin", auth_kind="stdio")
 
@@ -142,6 +142,7 @@ async def front_transport(front: StdioFront) -> AsyncIterator[tuple[ReadStream, 
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(reader)
         tasks.start_soon(writer)
+
         def deliver(line: bytes | None) -> None:
             loop.call_soon_threadsafe(lines.put_nowait, line)
 

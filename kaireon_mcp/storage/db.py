@@ -184,8 +184,12 @@ class Database:
     never stalls other requests; its decision hot path stays inline (``select_rows``).
     """
 
-    def __init__(self, url: str, secret: str, *, inline_reads: bool = True) -> None:
+    def __init__(
+        self, url: str, secret: str, *, inline_reads: bool = True, pinned_tenant: str | None = None
+    ) -> None:
         self.url = url
+        #: single-tenant deployments: the tenant every credential resolves to (see ``authenticate``)
+        self.pinned_tenant = pinned_tenant
         self.engine = make_engine(url)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         sqlite = self.engine.dialect.name == "sqlite"

@@ -112,12 +112,25 @@ async def authenticate(db: Database, plaintext: str | None) -> TenantContext:
         raise UnauthorizedError("API key is unknown, revoked or expired")
     await _record_use(db, row.id, row.last_used_at, now)
     return TenantContext(
-        tenant_id=row.tenant_id,
+        # SINGLE_TENANT_MODE skips tenant resolution: the key still authenticates and carries
+        # its role, but all data belongs to the one default tenant
+        tenant_id=db.pinned_tenant or row.tenant_id,
         role=row.role,
         auth_kind="apiKey",
         api_key_id=row.id,
         scopes=tuple(str(s) for s in row.scopes or ()),
     )
+
+
+def tenant_claim_refused(db: Database, principal: TenantContext, claimed: str | None) -> bool:
+    """Whether an ``X-Tenant-Id`` header contradicts the credential's tenant (403).
+
+    The header never selects a tenant; it may only agree. A single-tenant deployment skips
+    tenant resolution altogether, so there it is ignored.
+    """
+    if not claimed or not claimed.strip() or db.pinned_tenant is not None:
+        return False
+    return claimed.strip() != principal.tenant_id
 
 
 async def _record_use(db: Database, key_id: str, last_used: datetime | None, now: datetime) -> None:

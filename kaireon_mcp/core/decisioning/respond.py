@@ -129,7 +129,7 @@ async def _replay(repo: Repository, request: RespondRequest, outcome_key: str) -
 
 def _other_event(row: Interaction, request: RespondRequest, outcome_key: str) -> str | None:
     """What differs between the recorded event and this request, for the fields that name it."""
-    checks = [
+    checks: list[tuple[str, Any, Any]] = [
         ("customerId", row.customer_id, request.customerId),
         ("outcome", row.interaction_type, outcome_key),
         ("recommendationId", row.recommendation_id, request.recommendationId),
