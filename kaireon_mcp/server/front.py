@@ -281,7 +281,12 @@ def _claim_wire() -> tuple[int, int]:
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)
-    os.dup2(2, 1)
+    try:
+        os.dup2(2, 1)
+    except OSError:  # a host that started us without stderr: stray prints go nowhere
+        sink = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(sink, 1)
+        os.close(sink)
     return wire_in, wire_out
 
 

@@ -18,7 +18,6 @@ import httpx2
 from mcp import Client, MCPError
 from mcp.client.streamable_http import streamable_http_client
 from mcp.server import ServerRequestContext
-from mcp.server.stdio import stdio_server
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.types import (
@@ -46,7 +45,9 @@ from kaireon_mcp.server.app import (
     success_result,
     wire_tool,
 )
+from kaireon_mcp.server.front import claim_front
 from kaireon_mcp.server.scope import EXCLUDE_HEADER, READ_ONLY_HEADER, ROUTE_HEADER, RouteSession
+from kaireon_mcp.server.transport import front_transport
 from kaireon_mcp.tools.registry import REGISTRY, ScopePolicy
 from kaireon_mcp.tools.session import SET_ROUTE, SetRouteIn
 
@@ -181,5 +182,5 @@ async def run_remote_stdio(url: str, api_key: str, flags: ScopePolicy) -> None:
     http = create_mcp_http_client(auth=RemoteHeaders(api_key, session, flags))
     async with http, Client(streamable_http_client(url, http_client=http)) as remote:
         server = build_remote_server(remote, session, flags)
-        async with stdio_server() as (read, write):
+        async with front_transport(claim_front()) as (read, write):
             await server.run(read, write, server.create_initialization_options())

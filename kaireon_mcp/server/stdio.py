@@ -7,32 +7,26 @@ set, in which case the key's tenant and role apply, exactly as they would over H
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import anyio
-import mcp_types
 from mcp.server import ServerRequestContext
-from mcp.shared._context_streams import ContextReceiveStream, ContextSendStream, create_context_streams
-from mcp.shared.message import SessionMessage
 
 from kaireon_mcp.config import Settings
 from kaireon_mcp.errors import ValidationError
 from kaireon_mcp.runtime import prepare
 from kaireon_mcp.server.app import RequestScope, ServerDeps, build_server
-from kaireon_mcp.server.front import StdioFront, claim_front
+from kaireon_mcp.server.front import claim_front
 from kaireon_mcp.server.scope import RouteSession, ScopeChain
+from kaireon_mcp.server.transport import front_transport
 from kaireon_mcp.storage.context import TenantContext
 from kaireon_mcp.storage.db import Database
 from kaireon_mcp.storage.keys import authenticate
 from kaireon_mcp.tools import load_all
 from kaireon_mcp.tools.registry import ScopePolicy, ToolRegistry
 
-__all__ = ["StdioBinding", "front_transport", "run_stdio", "stdio_binding", "stdio_principal"]
+__all__ = ["StdioBinding", "run_stdio", "stdio_binding", "stdio_principal"]
 
 
 @dataclass
@@ -98,53 +92,3 @@ async def run_stdio(
             await server.run(read, write, server.create_initialization_options())
     finally:
         await db.dispose()
-
-
-ReadStream = ContextReceiveStream[SessionMessage | Exception]
-WriteStream = ContextSendStream[SessionMessage]
-
-
-@asynccontextmanager
-async def front_transport(front: StdioFront) -> AsyncIterator[tuple[ReadStream, WriteStream]]:
-    """The SDK's stdio transport contract over the front's wire.
-
-    Lines arrive from the front's reader thread straight onto this loop (no thread-pool hop per
-    message) and frames are written to the pipe directly; parsing and serialisation match the
-    SDK's ``stdio_server`` so the session cannot tell the difference.
-    """
-    loop = asyncio.get_running_loop()
-    lines: asyncio.Queue[bytes | None] = asyncio.Queue()
-    read_writer, read_stream = create_context_streams[SessionMessage | Exception](0)
-    write_stream, write_reader = create_context_streams[SessionMessage](0)
-
-    async def reader() -> None:
-        async with read_writer:
-            while (line := await lines.get()) is not None:
-                try:
-                    message = mcp_types.jsonrpc_message_adapter.validate_json(
-                        line.decode("utf-8", "replace"), by_name=False
-                    )
-                except Exception as exc:  # noqa: BLE001 - the session answers a parse error itself
-                    await read_writer.send(exc)
-                    continue
-                await read_writer.send(SessionMessage(message))
-
-    async def writer() -> None:
-        async with write_reader:
-            async for session_message in write_reader:
-                message = session_message.message
-                frame = message.model_dump_json(by_alias=True, exclude_unset=True)
-                if isinstance(message, mcp_types.JSONRPCResponse | mcp_types.JSONRPCError):
-                    front.send(frame, message.id)
-                else:
-                    front.send(frame)
-
-    async with anyio.create_task_group() as tasks:
-        tasks.start_soon(reader)
-        tasks.start_soon(writer)
-
-        def deliver(line: bytes | None) -> None:
-            loop.call_soon_threadsafe(lines.put_nowait, line)
-
-        front.attach(deliver)
-        yield read_stream, write_stream

@@ -223,3 +223,33 @@ def test_replay_key_ignores_client_identity_but_not_version_or_params() -> None:
 
     assert replay_key(_request(3, "tools/call", {"name": "listOffers"}), LEGACY) is None
     assert replay_key({"jsonrpc": "2.0", "method": "tools/list"}, LEGACY) is None  # a notification
+
+
+async def test_requests_before_end_of_input_are_still_answered(home: Home, tmp_path: Path) -> None:
+    """A script that writes its requests and closes stdin at once gets every answer (the SDK
+    alone cancels whatever is in flight when its input ends)."""
+    path = fresh_home(home, tmp_path)
+    messages = [
+        *legacy_opening()[:2],
+        _request(2, "tools/call", {"name": "listRankMethods", "arguments": {}}),
+        _request(3, "tools/call", {"name": "listChannels", "arguments": {"limit": 1}}),
+    ]
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "kaireon_mcp",
+        "stdio",
+        env={"KAIREON_HOME": str(path), "KAIREON_SECRET_KEY": SECRET},
+        cwd=str(REPO_ROOT),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        limit=2**22,
+    )
+    async with asyncio.timeout(90):
+        out, err = await proc.communicate(b"".join(json.dumps(m).encode() + b"\n" for m in messages))
+    frames = {f["id"]: f for f in map(json.loads, out.splitlines())}
+    assert proc.returncode == 0, err.decode()
+    assert sorted(frames) == [1, 2, 3]
+    assert frames[2]["result"]["structuredContent"]["items"][0]["name"] == "score"
+    assert len(frames[3]["result"]["structuredContent"]["items"]) == 1
