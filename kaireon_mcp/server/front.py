@@ -301,13 +301,16 @@ def _wants_front(argv: Sequence[str]) -> bool:
 
 
 def _replay_cache(argv: Sequence[str]) -> ReplayCache | None:
-    if os.environ.get("KAIREON_API_KEY") or os.environ.get("KAIREON_STDIO_CACHE", "1").strip() in {
-        "0",
-        "false",
-    }:
+    """The cache for this start, or None when replay is off or the cache cannot be located (a
+    start without replay is slower, never wrong)."""
+    disabled = os.environ.get("KAIREON_STDIO_CACHE", "1").strip().lower() in {"0", "false", "no", "off"}
+    if disabled or os.environ.get("KAIREON_API_KEY") or os.environ.get("KAIREONAI_API_KEY"):
         return None
-    home = Path(os.environ.get("KAIREON_HOME") or str(Path.home() / ".kaireon")).expanduser()
-    return ReplayCache(cache_path(home, argv, dict(os.environ)))
+    try:
+        home = Path(os.environ.get("KAIREON_HOME") or str(Path.home() / ".kaireon")).expanduser()
+        return ReplayCache(cache_path(home, argv, dict(os.environ)))
+    except (OSError, RuntimeError, ValueError):
+        return None
 
 
 def start_front(argv: Sequence[str]) -> StdioFront | None:
