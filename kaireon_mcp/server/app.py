@@ -154,11 +154,18 @@ def error_result(exc: KaireonError) -> CallToolResult:
     return CallToolResult(content=[TextContent(type="text", text=json.dumps(exc.to_dict()))], is_error=True)
 
 
+#: orjson would render these itself; refusing them sends the value down the stdlib path, where
+#: text and structuredContent come from the same ``default=str`` rendering
+_JSON_NATIVE_ONLY = (
+    orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
+
+
 def success_result(data: dict[str, Any]) -> CallToolResult:
     """``execute`` returns JSON-mode dumps, so ``data`` already is the structuredContent; orjson
     renders the text block. Anything orjson refuses takes the stdlib round trip (``default=str``)."""
     try:
-        text = orjson.dumps(data).decode()
+        text = orjson.dumps(data, option=_JSON_NATIVE_ONLY).decode()
     except TypeError:
         text = json.dumps(data, ensure_ascii=False, default=str)
         data = json.loads(text)
