@@ -48,8 +48,15 @@ LIGHT_TOOL = "listRankMethods"
 
 
 def _env(home: Path, **extra: str) -> dict[str, str]:
+    """A private home; the stdio replay cache sits beside it, so the first start is a cold one."""
     keep = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG", "PYTHONPATH"}}
-    return {**keep, "KAIREON_HOME": str(home), "KAIREON_SECRET_KEY": SECRET, **extra}
+    return {
+        **keep,
+        "KAIREON_HOME": str(home),
+        "KAIREON_SECRET_KEY": SECRET,
+        "KAIREON_CACHE_DIR": str(home.parent / "replay-cache"),
+        **extra,
+    }
 
 
 def _stdio(home: Path, **env: str) -> StdioServerParameters:
@@ -203,11 +210,19 @@ def _report(label: str, rows: dict[str, tuple[float, float]]) -> None:
 
 async def run(calls: int, starts: int, tool: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        home = Path(tmp)
+        home = Path(tmp) / "home"
+        home.mkdir()
         first, first_cpu = await _start_to_list(home)
         print(
             f"stdio start -> first tools/list, first start (seeds the demo tenant): {first:.2f} s "
             f"(server CPU {first_cpu:.2f} s)"
+        )
+        fresh = Path(tmp) / "fresh-home"
+        fresh.mkdir()
+        seeding, seeding_cpu = await _start_to_list(fresh)
+        print(
+            f"stdio start -> first tools/list, another empty home (seeds while replaying): {seeding:.2f} s "
+            f"(server CPU {seeding_cpu:.2f} s)"
         )
         # The first start recorded its handshake answers; later starts replay them while loading.
         for label, env in [

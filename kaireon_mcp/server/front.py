@@ -3,8 +3,9 @@
 Why: importing the MCP SDK, SQLAlchemy and 146 tool modules takes seconds, and a desktop host waits
 for ``initialize`` and ``tools/list`` before it shows the server. Those answers never depend on the
 database: for one package build, command line and environment they are the same bytes every time.
-So the front records the server's own answers to them in a *replay cache* under
-``$KAIREON_HOME/cache/`` and, on later starts, answers them from it while the server loads in the
+So the front records the server's own answers to them in a *replay cache* (the user's cache
+folder, or ``KAIREON_CACHE_DIR``; the answers hold no tenant data, so every home shares them, a
+fresh one included) and, on later starts, answers them from it while the server loads in the
 main thread.
 
 The front is stdlib-only on purpose (it runs before anything heavy is imported) and it never
@@ -49,7 +50,23 @@ PROTOCOL_META = "io.modelcontextprotocol/protocolVersion"
 _VOLATILE_META = ("io.modelcontextprotocol/clientInfo", "progressToken")
 CACHE_FORMAT = 1
 KEEP_CACHE_FILES = 20
-_ENV_PREFIXES = ("KAIREON_", "MCP_", "PYTHON")
+_ENV_PREFIXES = ("KAIREON_", "KAIREONAI_", "MCP_")
+#: settings that say where data lives or which tenant acts, never what a listing contains; leaving
+#: them out of the key lets every home (a fresh one too) share the answers
+_NOT_LISTING = frozenset(
+    {
+        "KAIREON_HOME",
+        "KAIREON_DATABASE_URL",
+        "KAIREON_SECRET_KEY",
+        "KAIREON_TENANT_ID",
+        "KAIREONAI_TENANT_ID",
+        "KAIREON_CACHE_DIR",
+        "KAIREON_REDIS_URL",
+        "KAIREON_WORKERS",
+        "KAIREON_UVLOOP",
+        "KAIREON_SINGLE_TENANT_MODE",
+    }
+)
 
 _ACTIVE: StdioFront | None = None
 
@@ -84,7 +101,7 @@ def _package_fingerprint(root: Path) -> list[Any]:
             stat = os.stat(os.path.join(folder, name))
             marks.append([os.path.relpath(os.path.join(folder, name), root), stat.st_size, stat.st_mtime_ns])
     for entry in sys.path:
-        for sdk in ("mcp", "mcp_types"):
+        for sdk in ("mcp", "mcp_types", "pydantic", "pydantic_core"):
             init = os.path.join(entry or ".", sdk, "__init__.py")
             if os.path.exists(init):
                 stat = os.stat(init)
@@ -92,18 +109,40 @@ def _package_fingerprint(root: Path) -> list[Any]:
     return marks
 
 
-def cache_path(home: Path, argv: Sequence[str], environ: dict[str, str]) -> Path:
-    """Where this exact build, command line and environment keeps its answers."""
-    env = sorted((k, v) for k, v in environ.items() if k.startswith(_ENV_PREFIXES))
+def _listing_argv(argv: Sequence[str]) -> list[str]:
+    """The command line minus what only picks the tenant or the log level."""
+    kept: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--tenant":
+            skip = True
+        elif not arg.startswith("--tenant=") and arg != "--debug":
+            kept.append(arg)
+    return kept
+
+
+def cache_dir(environ: dict[str, str]) -> Path:
+    """``KAIREON_CACHE_DIR``, else the user's cache folder: answers hold no tenant data."""
+    if environ.get("KAIREON_CACHE_DIR"):
+        return Path(environ["KAIREON_CACHE_DIR"]).expanduser()
+    base = environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base).expanduser() / "kaireon-mcp"
+
+
+def cache_path(argv: Sequence[str], environ: dict[str, str]) -> Path:
+    """Where this package build, command line and listing-relevant environment keep their answers."""
+    env = sorted((k, v) for k, v in environ.items() if k.startswith(_ENV_PREFIXES) and k not in _NOT_LISTING)
     basis = [
         CACHE_FORMAT,
         sys.version,
-        list(argv),
+        _listing_argv(argv),
         env,
         _package_fingerprint(Path(__file__).resolve().parents[1]),
     ]
     digest = hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:24]
-    return home / "cache" / f"stdio-{digest}.json"
+    return cache_dir(environ) / f"stdio-{digest}.json"
 
 
 class ReplayCache:
@@ -307,8 +346,7 @@ def _replay_cache(argv: Sequence[str]) -> ReplayCache | None:
     if disabled or os.environ.get("KAIREON_API_KEY") or os.environ.get("KAIREONAI_API_KEY"):
         return None
     try:
-        home = Path(os.environ.get("KAIREON_HOME") or str(Path.home() / ".kaireon")).expanduser()
-        return ReplayCache(cache_path(home, argv, dict(os.environ)))
+        return ReplayCache(cache_path(argv, dict(os.environ)))
     except (OSError, RuntimeError, ValueError):
         return None
 

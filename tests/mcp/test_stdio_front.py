@@ -89,7 +89,7 @@ async def run_stdio(path: Path, messages: list[dict[str, Any]], *args: str, **en
         "kaireon_mcp",
         "stdio",
         *args,
-        env={"KAIREON_HOME": str(path), "KAIREON_SECRET_KEY": SECRET, **env},
+        env=stdio_env(path, **env),
         cwd=str(REPO_ROOT),
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
@@ -118,8 +118,18 @@ async def run_stdio(path: Path, messages: list[dict[str, Any]], *args: str, **en
     return Run(answers, code, stderr)
 
 
+def stdio_env(path: Path, **env: str) -> dict[str, str]:
+    """A home at ``path``; the replay cache beside it, shared by every home of the test."""
+    return {
+        "KAIREON_HOME": str(path),
+        "KAIREON_SECRET_KEY": SECRET,
+        "KAIREON_CACHE_DIR": str(path.parent / "replay"),
+        **env,
+    }
+
+
 def cache_files(path: Path) -> list[Path]:
-    return sorted((path / "cache").glob("stdio-*.json"))
+    return sorted((path.parent / "replay").glob("stdio-*.json"))
 
 
 def break_database(path: Path) -> None:
@@ -239,7 +249,7 @@ async def test_requests_before_end_of_input_are_still_answered(home: Home, tmp_p
         "-m",
         "kaireon_mcp",
         "stdio",
-        env={"KAIREON_HOME": str(path), "KAIREON_SECRET_KEY": SECRET},
+        env=stdio_env(path),
         cwd=str(REPO_ROOT),
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
@@ -253,3 +263,21 @@ async def test_requests_before_end_of_input_are_still_answered(home: Home, tmp_p
     assert sorted(frames) == [1, 2, 3]
     assert frames[2]["result"]["structuredContent"]["items"][0]["name"] == "score"
     assert len(frames[3]["result"]["structuredContent"]["items"]) == 1
+
+
+async def test_a_fresh_home_replays_what_another_home_recorded(home: Home, tmp_path: Path) -> None:
+    """Answers hold no tenant data: another home with another tenant gets the recorded
+    handshake too (its database is unusable, so only the replay can have answered)."""
+    path = fresh_home(home, tmp_path)
+    first = await run_stdio(path, legacy_opening()[:3])
+    assert first.code == 0, first.stderr
+
+    empty = tmp_path / "empty-home"
+    empty.mkdir()
+    (empty / "kaireon.db").write_bytes(b"not a database, so only the replay can answer " * 64)
+    second = await run_stdio(empty, legacy_opening()[:3], KAIREON_TENANT_ID="acme")
+    assert second.code == 1  # the broken database, after the handshake
+    assert {rid: a["result"] for rid, a in second.answers.items()} == {
+        rid: a["result"] for rid, a in first.answers.items()
+    }
+    assert len(cache_files(path)) == 1
