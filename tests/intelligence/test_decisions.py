@@ -86,6 +86,7 @@ async def test_compare_offer_eligibility_rows(demo_db: Database) -> None:
         "eligibleCount": 0,
         "ineligibleCount": 2,
         "failedQualification": 0,
+        "blockedByConsent": 0,
         "blockedByContactPolicy": 2,
         "blockedBySchedule": 0,
         "noCreatives": 0,

@@ -30,6 +30,7 @@ MODES: tuple[str, ...] = ("regulator", "agent", "customer")
 FUNNEL = (
     ("candidateCount", "candidate offers"),
     ("afterQualification", "passed qualification"),
+    ("afterConsent", "had the customer's consent"),
     ("afterContactPolicy", "passed contact policies"),
     ("finalCount", "were selected"),
 )

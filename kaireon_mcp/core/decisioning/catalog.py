@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import String, bindparam, func, select, type_coerce, union_all
+from sqlalchemy import String, bindparam, func, null, select, type_coerce, union_all
 
 from kaireon_mcp.core.contact_policy import PolicySpec
 from kaireon_mcp.core.qualification import RuleSpec
@@ -16,6 +16,7 @@ from kaireon_mcp.storage.tables import (
     AlgorithmModel,
     Category,
     Channel,
+    ConsentRecord,
     ContactPolicy,
     Creative,
     DecisionFlow,
@@ -50,6 +51,9 @@ class Catalog:
     profiles: dict[str, dict[str, Any]]
     adaptations: dict[tuple[str, str], AdaptationCounts]
     outcomes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: the tenant has at least one ConsentRecord (read with the fingerprint); without any, a
+    #: decision reads no consent records at all
+    has_consent_records: bool = False
     #: flows resolved per (flow key, channel id, placement id); shared by copies of one load
     resolved_flows: dict[tuple[str | None, str | None, str | None], Any] = field(default_factory=dict)
 
@@ -124,12 +128,21 @@ def _fingerprint_statement() -> Any:
     most of what this check costs (building it per decision took longer than running it).
     The newest ``updated_at`` is only compared with the previous check's, so it is read as
     the driver returns it (``type_coerce``, no SQL change) instead of parsed into a datetime.
+
+    The last row says whether the tenant has any consent record (1 or 0: a count over at most
+    one row of the ``tenant_id`` index, so it stays cheap however many records there are).
+    Only that fact is cached; the records themselves are read per decision, so consent
+    changes never reload the catalogue.
     """
     parts = []
     for model in (*_STATIC_TABLES, *_LEARNING_TABLES):
         key = model.id if model is Tenant else model.tenant_id
         newest = type_coerce(func.max(model.updated_at), String)
         parts.append(select(func.count(), newest).where(key == bindparam("tenant")))
+    any_consent = (
+        select(ConsentRecord.id).where(ConsentRecord.tenant_id == bindparam("tenant")).limit(1).subquery()
+    )
+    parts.append(select(func.count(), type_coerce(null(), String)).select_from(any_consent))
     return union_all(*parts)
 
 
@@ -150,21 +163,28 @@ async def load_catalog(repo: Repository) -> Catalog:
     """The tenant's catalogue, reloaded only when its fingerprint moved (or after the TTL).
 
     Configuration and learning state are versioned apart: a response that updates a model
-    reloads models and adaptations but not offers, rules, policies and resolved flows.
+    reloads models and adaptations but not offers, rules, policies and resolved flows. Whether
+    the tenant has consent records is a flag on the catalogue, set from the same query.
     """
     version = await catalog_version(repo)
-    static_version, learning_version = version[: len(_STATIC_TABLES)], version[len(_STATIC_TABLES) :]
+    static_end = len(_STATIC_TABLES)
+    learning_end = static_end + len(_LEARNING_TABLES)
+    static_version, learning_version = version[:static_end], version[static_end:learning_end]
+    has_consent = bool(version[learning_end][0])
     bind: Any = repo.session.bind
     where = (str(getattr(bind, "url", "")), repo.ctx.tenant_id)
     cached = _CACHE.get(where)
     fresh = cached is not None and time.monotonic() - cached.loaded_at < CATALOG_TTL_S
     if cached is not None and fresh and cached.static_version == static_version:
         if cached.learning_version == learning_version:
-            return cached.catalog
-        catalog = replace(cached.catalog, **await _load_learning(repo))
+            if cached.catalog.has_consent_records == has_consent:
+                return cached.catalog
+            catalog = replace(cached.catalog, has_consent_records=has_consent)
+        else:
+            catalog = replace(cached.catalog, has_consent_records=has_consent, **await _load_learning(repo))
         _CACHE[where] = _Cached(static_version, learning_version, cached.loaded_at, catalog)
         return catalog
-    catalog = replace(await _load_static(repo), **await _load_learning(repo))
+    catalog = replace(await _load_static(repo), has_consent_records=has_consent, **await _load_learning(repo))
     _CACHE[where] = _Cached(static_version, learning_version, time.monotonic(), catalog)
     return catalog
 
@@ -185,6 +205,9 @@ async def _load_static(repo: Repository) -> Catalog:
     offers = {}
     for row in await repo.all(Offer):
         offer = row.to_dict()
+        # ``Offer.to_dict`` reads the column key ``metadata`` (the declarative ``MetaData``
+        # attribute), not ``metadata_``, so it always yields {}; the catalogue reads the column
+        offer["metadata"] = dict(row.metadata_ or {})
         offer["categoryName"] = categories.get(row.category_id or "", {}).get("name")
         offer["subCategoryName"] = subs.get(row.sub_category_id or "", {}).get("name")
         offers[row.id] = offer

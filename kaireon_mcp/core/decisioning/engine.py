@@ -11,6 +11,8 @@ from datetime import datetime
 from typing import Any
 
 from kaireon_mcp.core.decisioning.catalog import Catalog, load_catalog
+from kaireon_mcp.core.decisioning.consent import STAGE as CONSENT_STAGE
+from kaireon_mcp.core.decisioning.consent import ConsentStatus, apply_consent
 from kaireon_mcp.core.decisioning.flows import ResolvedFlow, flow_by_key, latest_version, resolve_flow
 from kaireon_mcp.core.decisioning.nodes import NODE_HANDLERS, model_assignment, runnable
 from kaireon_mcp.core.decisioning.profile import (
@@ -31,6 +33,12 @@ Extension = Callable[[DecisionState, dict[str, Any]], Awaitable[None]]
 MAX_LIMIT = 50
 
 
+def _after_narrowing(node: dict[str, Any]) -> bool:
+    """A score/rank/output node (phase 2 or 3): consent must have been checked before it."""
+    spec = NODE_TYPES.get(str(node.get("type")))
+    return spec is not None and spec.phase is not None and spec.phase >= 2
+
+
 @dataclass
 class Engine:
     """One decision's executor. ``explain_all`` keeps evaluating for explanations, never persists."""
@@ -39,6 +47,9 @@ class Engine:
     catalog: Catalog
     extensions: dict[str, Extension] = field(default_factory=dict)
     explain_all: bool = False
+    #: the last customer's consent records (customer id, statuses by purpose): the placements
+    #: of one request, or a batch's consecutive decisions for one customer, read them once
+    consent_memo: tuple[str, dict[str, ConsentStatus]] | None = None
 
     @classmethod
     async def load(cls, repo: Repository, *, explain_all: bool = False) -> Engine:
@@ -124,10 +135,21 @@ class Engine:
         return resolved
 
     async def run(self, state: DecisionState, nodes: list[dict[str, Any]]) -> None:
+        """Run the nodes in order; consent is enforced even if the flow has no contact_policy node.
+
+        The ``contact_policy`` node checks consent first thing. A flow without one gets the
+        check just before its first score/rank/output node (or after its last node), as a stage
+        of type ``consent``, so no flow layout can skip it (see ``consent.apply_consent``).
+        """
         self._holdout(state)
         for node in nodes:
+            if not state.consent_checked and _after_narrowing(node):
+                await self.check_consent(state)
             await self.run_node(state, node)
+        if not state.consent_checked:
+            await self.check_consent(state)
         state.funnel.setdefault("afterQualification", state.funnel.get("candidateCount", 0))
+        state.funnel.setdefault("afterConsent", state.funnel["afterQualification"])
         state.funnel.setdefault("afterSuppression", state.funnel["afterQualification"])
         state.funnel.setdefault("afterContactPolicy", state.funnel["afterSuppression"])
         state.funnel["finalCount"] = len(state.candidates)
@@ -156,6 +178,23 @@ class Engine:
         await handler(self, state, node)
         stage["out"] = len(state.candidates)
         stage["durationMs"] = round((time.perf_counter() - started) * 1000, 3)
+
+    async def check_consent(self, state: DecisionState) -> None:
+        """The consent step on its own, for flows whose layout did not run it in contact_policy."""
+        node = {"id": CONSENT_STAGE, "type": CONSENT_STAGE}
+        started = time.perf_counter()
+        before = len(state.candidates)
+        await apply_consent(self, state, node)
+        state.stages.append(
+            {
+                "nodeId": CONSENT_STAGE,
+                "type": CONSENT_STAGE,
+                "phase": PHASE_NAMES[1],
+                "in": before,
+                "out": len(state.candidates),
+                "durationMs": round((time.perf_counter() - started) * 1000, 3),
+            }
+        )
 
     async def call_flow(self, state: DecisionState, ref: str) -> None:
         """Run a published sub-flow's nodes (minus its inventory) on the current candidates."""

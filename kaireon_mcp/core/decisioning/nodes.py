@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from kaireon_mcp.core.contact_policy import PolicyIndex, count_in_window, evaluate_policies, events_in_window
+from kaireon_mcp.core.decisioning.consent import apply_consent
 from kaireon_mcp.core.decisioning.state import Candidate, DecisionState, ScoreMemo
 from kaireon_mcp.core.experiments import assign_experiment
 from kaireon_mcp.core.formula import evaluate_formula
@@ -248,6 +249,9 @@ async def node_qualify(engine: Engine, state: DecisionState, node: dict[str, Any
 
 
 async def node_contact_policy(engine: Engine, state: DecisionState, node: dict[str, Any]) -> None:
+    """Consent first (section 3.2 step 5, drops traced at stage ``consent``), then hard
+    constraints and contact policies (stage ``contact_policy``)."""
+    await apply_consent(engine, state, node)
     config = node.get("config") or {}
     only = frozenset(config.get("policyIds") or [])
     survivors, reasons = [], {}

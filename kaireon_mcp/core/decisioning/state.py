@@ -98,6 +98,8 @@ class DecisionState:
     selected_offer_ids: set[str] = field(default_factory=set)
     enriched: bool = False
     call_depth: int = 0
+    #: the consent step (``consent.apply_consent``) ran; it runs once per decision
+    consent_checked: bool = False
 
     def view(self, cand: Candidate) -> CandidateView:
         """What rules and policies may know about a candidate in this request.

@@ -40,7 +40,9 @@ from kaireon_mcp.storage.types import utcnow
 DEFAULT_REQUEST_LIMIT = 5
 EXPLAIN_LIMIT = MAX_LIMIT
 #: stages whose drop means "not eligible" (later stages only cut eligible offers by rank/slots)
-INELIGIBLE_STAGES = frozenset({"schedule", "match_creatives", "qualification", "contact_policy", "filter"})
+INELIGIBLE_STAGES = frozenset(
+    {"schedule", "match_creatives", "qualification", "consent", "contact_policy", "filter"}
+)
 
 
 # ---- output models --------------------------------------------------------------------------
@@ -111,6 +113,10 @@ class EligibilityRow(BaseModel):
     qualificationPassed: bool | None = None
     failedRules: list[dict[str, Any]] = Field(default_factory=list)
     passedRules: list[dict[str, Any]] = Field(default_factory=list)
+    consentBlocked: bool | None = None
+    consent: dict[str, Any] | None = Field(
+        default=None, description="the blocking purpose, its status and source (record|attribute)"
+    )
     contactPolicyBlocked: bool | None = None
     blockedPolicies: list[dict[str, Any]] = Field(default_factory=list)
     hasCreatives: bool = False
@@ -252,7 +258,7 @@ def _for_offer(results: list[dict[str, Any]], offer_id: str) -> list[dict[str, A
 
 def _dropped(drop: dict[str, Any], state: DecisionState, order: list[str]) -> OfferTrace:
     offer_id = str(drop["offerId"])
-    return OfferTrace(
+    trace = OfferTrace(
         offerId=offer_id,
         offerName=str(drop.get("offerName", "")),
         outcome="dropped",
@@ -269,6 +275,9 @@ def _dropped(drop: dict[str, Any], state: DecisionState, order: list[str]) -> Of
         qualification=_for_offer(state.qualification_results, offer_id),
         policies=_for_offer(state.contact_policy_results, offer_id),
     )
+    if trace.stage == "consent":
+        trace.checks.append(f"FAIL consent {trace.detail.get('purpose')}: {trace.reason}")
+    return trace
 
 
 def _not_loaded(offer: dict[str, Any]) -> OfferTrace:
@@ -308,6 +317,8 @@ def _channel_label(state: DecisionState) -> str | None:
 
 
 def _drop_label(trace: OfferTrace) -> str:
+    if trace.stage == "consent":
+        return f"consent for purpose '{trace.detail.get('purpose')}'"
     who = trace.policyName or trace.ruleName or trace.nodeId or "?"
     return f"{trace.stage} '{who}'"
 
@@ -429,7 +440,9 @@ def _blocked_policies(trace: OfferTrace) -> list[dict[str, Any]]:
 def eligibility_row(explained: Explained, trace: OfferTrace) -> EligibilityRow:
     """The section 2.19 row from the pipeline's trace of this offer."""
     reached_qualify = trace.stage not in {"schedule", "match_creatives", "inventory"}
-    reached_policy = reached_qualify and trace.stage != "qualification"
+    reached_consent = reached_qualify and trace.stage != "qualification"
+    reached_policy = reached_consent and trace.stage != "consent"
+    blocked_by_consent = trace.stage == "consent"
     eligible = trace.outcome in {"selected", "ranked_out"} or (
         trace.outcome == "dropped" and trace.stage not in INELIGIBLE_STAGES
     )
@@ -447,6 +460,8 @@ def eligibility_row(explained: Explained, trace: OfferTrace) -> EligibilityRow:
         qualificationPassed=(trace.stage != "qualification") if reached_qualify else None,
         failedRules=_rule_rows(explained, trace.qualification, passed=False),
         passedRules=_rule_rows(explained, trace.qualification, passed=True),
+        consentBlocked=blocked_by_consent if reached_consent else None,
+        consent=dict(trace.detail) if blocked_by_consent else None,
         contactPolicyBlocked=(trace.stage == "contact_policy") if reached_policy else None,
         blockedPolicies=_blocked_policies(trace),
         hasCreatives=count > 0,
@@ -460,6 +475,7 @@ def _eligibility_summary(rows: list[EligibilityRow]) -> dict[str, int]:
         "eligibleCount": sum(r.eligible for r in rows),
         "ineligibleCount": sum(not r.eligible for r in rows),
         "failedQualification": sum(r.qualificationPassed is False for r in rows),
+        "blockedByConsent": sum(bool(r.consentBlocked) for r in rows),
         "blockedByContactPolicy": sum(bool(r.contactPolicyBlocked) for r in rows),
         "blockedBySchedule": sum(r.scheduleBlocked for r in rows),
         "noCreatives": sum(not r.hasCreatives for r in rows),

@@ -17,6 +17,7 @@ MODES = ("regulator", "agent", "customer")
 FUNNEL = (
     ("candidateCount", "candidate offers"),
     ("afterQualification", "passed qualification"),
+    ("afterConsent", "had the customer's consent"),
     ("afterContactPolicy", "passed contact policies"),
     ("finalCount", "were selected"),
 )
