@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from kaireon_mcp.storage.types import JsonType, UTCDateTime, utcnow
@@ -65,8 +66,15 @@ class Base(DeclarativeBase):
 def _serialised_columns(table: type[Base]) -> tuple[tuple[str, str], ...]:
     """(attribute, camelCase name) of every visible column: worked out once per class, since list
     tools serialise hundreds of rows per call."""
-    columns = table.__table__.columns  # type: ignore[attr-defined]
-    return tuple((c.key, camel(c.key)) for c in columns if c.key not in table.__hidden__)
+    mapper = sa_inspect(table)
+    out = []
+    for column in table.__table__.columns:  # type: ignore[attr-defined]
+        # the attribute may differ from the column (``metadata_`` maps column "metadata", since
+        # ``metadata`` is SQLAlchemy's own): read the attribute, name it after the column
+        attribute = mapper.get_property_by_column(column).key
+        if attribute not in table.__hidden__:
+            out.append((attribute, camel(column.key)))
+    return tuple(out)
 
 
 class Tenant(Base):
@@ -175,11 +183,6 @@ class Offer(TenantRow, Versioned, Base):
     tags: Mapped[list[Any]] = mapped_column(default=list)
     custom_fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        out = super().to_dict()
-        out["metadata"] = out.pop("metadata_", {})
-        return out
 
 
 class Channel(TenantRow, Versioned, Base):
@@ -892,11 +895,6 @@ class AiRecommendation(TenantRow, Base):
     status: Mapped[str] = mapped_column(String(16), default="new")
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
     applied_entity_id: Mapped[str | None] = mapped_column(String(64), default=None)
-
-    def to_dict(self) -> dict[str, Any]:
-        out = super().to_dict()
-        out["metadata"] = out.pop("metadata_", {})
-        return out
 
 
 class AnalyzerSettings(Base):
