@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -181,12 +183,54 @@ async def load_catalog(repo: Repository) -> Catalog:
                 return cached.catalog
             catalog = replace(cached.catalog, has_consent_records=has_consent)
         else:
-            catalog = replace(cached.catalog, has_consent_records=has_consent, **await _load_learning(repo))
+            learning = await _single_flight(
+                (where, "learning", learning_version), lambda: _load_learning(repo)
+            )
+            catalog = replace(cached.catalog, has_consent_records=has_consent, **learning)
         _CACHE[where] = _Cached(static_version, learning_version, cached.loaded_at, catalog)
         return catalog
-    catalog = replace(await _load_static(repo), has_consent_records=has_consent, **await _load_learning(repo))
+
+    async def load_all() -> Catalog:
+        return replace(await _load_static(repo), **await _load_learning(repo))
+
+    loaded = await _single_flight((where, "all", static_version, learning_version), load_all)
+    catalog = replace(loaded, has_consent_records=has_consent)
     _CACHE[where] = _Cached(static_version, learning_version, time.monotonic(), catalog)
     return catalog
+
+
+#: loads under way, per event loop: concurrent decisions that find the same stale catalogue
+#: (at start, after a configuration change, after each response for the learning state) wait
+#: for one load instead of each running its own
+_IN_FLIGHT: dict[tuple[int, Hashable], asyncio.Future[Any]] = {}
+
+
+class _LeaderFailed(Exception):
+    """The load a caller was waiting for failed or was cancelled: the caller loads itself."""
+
+
+async def _single_flight(key: Hashable, load: Callable[[], Awaitable[Any]]) -> Any:
+    loop = asyncio.get_running_loop()
+    flight = (id(loop), key)
+    leader = _IN_FLIGHT.get(flight)
+    if leader is not None:
+        try:
+            return await asyncio.shield(leader)
+        except _LeaderFailed:
+            return await load()
+    future: asyncio.Future[Any] = loop.create_future()
+    _IN_FLIGHT[flight] = future
+    try:
+        result = await load()
+    except BaseException:
+        future.set_exception(_LeaderFailed())
+        future.exception()  # retrieved: no "never retrieved" warning when nobody waited
+        raise
+    finally:
+        if _IN_FLIGHT.get(flight) is future:
+            del _IN_FLIGHT[flight]
+    future.set_result(result)
+    return result
 
 
 async def _load_learning(repo: Repository) -> dict[str, Any]:
