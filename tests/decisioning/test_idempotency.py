@@ -31,15 +31,20 @@ async def rows_with_key(db: Database, key: str) -> list[tuple[str, str]]:
         return [tuple(r) for r in found.all()]  # type: ignore[misc]
 
 
-async def test_same_key_on_another_event_is_a_conflict_and_writes_nothing(demo_db: Database) -> None:
-    rec = await call(demo_db, "recommend", {"customerId": "C-0005", "channel": "web", "limit": 2})
-    body = {
-        "customerId": "C-0005",
+async def click_on_first_decision(db: Database, customer: str, key: str) -> dict[str, Any]:
+    """A recordOutcome body: a click on rank 1 of a fresh web recommendation."""
+    rec = await call(db, "recommend", {"customerId": customer, "channel": "web", "limit": 2})
+    return {
+        "customerId": customer,
         "recommendationId": rec["recommendationId"],
         "rank": 1,
         "outcome": "click",
-        "idempotencyKey": "k-shared",
+        "idempotencyKey": key,
     }
+
+
+async def test_same_key_on_another_event_is_a_conflict_and_writes_nothing(demo_db: Database) -> None:
+    body = await click_on_first_decision(demo_db, "C-0005", "k-shared")
     first = await call(demo_db, "recordOutcome", body)
     assert first["status"] == "recorded" and first["replayed"] is False
 
@@ -65,14 +70,7 @@ async def test_same_key_on_another_event_is_a_conflict_and_writes_nothing(demo_d
 
 async def test_concurrent_retries_record_once(demo_db: Database) -> None:
     """Two deliveries of one event racing: one records, the other answers as its retry."""
-    rec = await call(demo_db, "recommend", {"customerId": "C-0007", "channel": "web", "limit": 1})
-    body = {
-        "customerId": "C-0007",
-        "recommendationId": rec["recommendationId"],
-        "rank": 1,
-        "outcome": "click",
-        "idempotencyKey": "k-race",
-    }
+    body = await click_on_first_decision(demo_db, "C-0007", "k-race")
     a, b = await asyncio.gather(
         call(demo_db, "recordOutcome", body), call(demo_db, "recordOutcome", dict(body))
     )

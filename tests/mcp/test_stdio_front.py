@@ -81,9 +81,9 @@ def fresh_home(home: Home, tmp_path: Path) -> Path:
     return path
 
 
-async def run_stdio(path: Path, messages: list[dict[str, Any]], *args: str, **env: str) -> Run:
-    """Send every message at once, read until each request is answered, then close stdin."""
-    proc = await asyncio.create_subprocess_exec(
+async def spawn(path: Path, *args: str, **env: str) -> asyncio.subprocess.Process:
+    """``python -m kaireon_mcp stdio`` on the home at ``path``, every pipe ours."""
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "kaireon_mcp",
@@ -96,6 +96,11 @@ async def run_stdio(path: Path, messages: list[dict[str, Any]], *args: str, **en
         stderr=asyncio.subprocess.PIPE,
         limit=2**22,
     )
+
+
+async def run_stdio(path: Path, messages: list[dict[str, Any]], *args: str, **env: str) -> Run:
+    """Send every message at once, read until each request is answered, then close stdin."""
+    proc = await spawn(path, *args, **env)
     assert proc.stdin and proc.stdout and proc.stderr
     proc.stdin.write(b"".join(json.dumps(m).encode() + b"\n" for m in messages))
     await proc.stdin.drain()
@@ -244,18 +249,7 @@ async def test_requests_before_end_of_input_are_still_answered(home: Home, tmp_p
         _request(2, "tools/call", {"name": "listRankMethods", "arguments": {}}),
         _request(3, "tools/call", {"name": "listChannels", "arguments": {"limit": 1}}),
     ]
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "kaireon_mcp",
-        "stdio",
-        env=stdio_env(path),
-        cwd=str(REPO_ROOT),
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        limit=2**22,
-    )
+    proc = await spawn(path)
     async with asyncio.timeout(90):
         out, err = await proc.communicate(b"".join(json.dumps(m).encode() + b"\n" for m in messages))
     frames = {f["id"]: f for f in map(json.loads, out.splitlines())}
