@@ -26,7 +26,6 @@ import os
 import queue
 import sys
 import threading
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -167,7 +166,7 @@ class ReplayCache:
         self.entries[key] = result_json
         try:
             self._save()
-        except OSError:  # a read-only home only costs the next start its speed
+        except OSError:  # an unwritable cache folder only costs the next start its speed
             pass
 
     def _save(self) -> None:
@@ -212,8 +211,6 @@ class StdioFront:
         self._session_version: str | None = None
         self._answered: set[Any] = set()
         self._pending: dict[Any, str] = {}
-        self.answered_count = 0
-        self.started = time.monotonic()
         self._thread = threading.Thread(target=self._pump, name="kaireon-stdio-front", daemon=True)
         self._thread.start()
 
@@ -254,7 +251,6 @@ class StdioFront:
     def _answer(self, message: dict[str, Any], result: str) -> None:
         request_id = message["id"]
         self._answered.add(_id_key(request_id))
-        self.answered_count += 1
         frame = f'{{"jsonrpc":"2.0","id":{json.dumps(request_id)},"result":{result}}}\n'
         _write_all(self.wire_out, frame.encode("utf-8"))
 
