@@ -129,7 +129,7 @@ async def compare_offer_eligibility(
     title="List customer suppressions",
     module="ai",
     routes=[DF],
-    description="Contact policies blocking a customer right now, with reason, counts and when each lifts.",
+    description="Consent refusals and contact policies blocking a customer now: why, counts, when they lift.",
 )
 async def list_customer_suppressions(ctx: ToolContext, args: CustomerArgs) -> decisions.SuppressionsResult:
     async with repo_for(ctx) as repo:

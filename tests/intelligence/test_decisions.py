@@ -132,3 +132,41 @@ async def test_trace_customer_journey(demo_db: Database) -> None:
     assert len(default["timeline"]) <= 20
     with pytest.raises(NotFoundError):
         await demo(demo_db, "traceCustomerJourney", {"customerId": "C-9999"})
+
+
+async def test_suppressions_name_consent_before_contact_policies(fx: Fixture) -> None:
+    """A revoked email consent blocks the email pairs, not the web ones, and the summary leads
+    with it."""
+    from kaireon_mcp.storage.tables import ConsentRecord
+
+    await fx.channel("Email", "email")
+    await fx.channel("Web", "web")
+    await fx.offer("Promo")
+    await fx.offer("Other")
+    await fx.customers({"A": {"age": 30}})
+    record = await fx._create(
+        ConsentRecord, {"subject_id": "A", "purpose": "email", "status": "revoked", "source": "api"}
+    )
+    out = await fx.call("listCustomerSuppressions", {"customerId": "A"})
+
+    assert out["consent"] == [
+        {
+            "purpose": "email",
+            "status": "revoked",
+            "source": "record",
+            "reason": f"consent for purpose 'email' is revoked (consent record {record.id}, source api)",
+            "detail": {
+                "purpose": "email",
+                "status": "revoked",
+                "source": "record",
+                "recordId": record.id,
+                "recordSource": "api",
+            },
+            "blockedOffers": 2,
+            "channels": ["Email"],
+        }
+    ]
+    assert out["totalOfferChannels"] == 4 and out["blockedOfferChannels"] == 2
+    assert out["summary"].startswith(
+        "A is blocked on 2 of 4 offer/channel pairs. consent for purpose 'email'"
+    )

@@ -278,7 +278,7 @@ def purposes_for(engine: Engine, state: DecisionState, cand: Candidate, channel_
     return purposes
 
 
-def _first_block(purposes: list[str], blocked: dict[str, ConsentStatus]) -> ConsentStatus | None:
+def first_block(purposes: list[str], blocked: dict[str, ConsentStatus]) -> ConsentStatus | None:
     for purpose in purposes:
         if purpose in blocked:
             return blocked[purpose]
@@ -311,10 +311,10 @@ async def apply_consent(engine: Engine, state: DecisionState, node: dict[str, An
         def needs(channel_id: str | None, cand: Candidate = cand) -> ConsentStatus | None:
             key = channel_id or request_channel_id
             if (cand.offer.get("metadata") or {}).get("consentPurposes"):
-                return _first_block(purposes_for(engine, state, cand, key), blocked)
+                return first_block(purposes_for(engine, state, cand, key), blocked)
             if key not in purposes_by_channel:
                 purposes_by_channel[key] = purposes_for(engine, state, cand, key)
-            return _first_block(purposes_by_channel[key], blocked)
+            return first_block(purposes_by_channel[key], blocked)
 
         creative = cand.creative
         block = needs((creative or {}).get("channelId"))

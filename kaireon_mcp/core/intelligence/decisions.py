@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
 from kaireon_mcp.core.contact_policy import PolicySpec, evaluate_policies
+from kaireon_mcp.core.decisioning import consent
 from kaireon_mcp.core.decisioning.engine import MAX_LIMIT, Engine
 from kaireon_mcp.core.decisioning.flows import ResolvedFlow
 from kaireon_mcp.core.decisioning.nodes import _mandatory_active
@@ -147,10 +148,25 @@ class Suppression(BaseModel):
     channels: list[str]
 
 
+class ConsentSuppression(BaseModel):
+    """A purpose whose consent is not granted, and the offer/channel pairs it blocks."""
+
+    purpose: str
+    status: str
+    source: str = Field(description="record | attribute")
+    reason: str
+    detail: dict[str, Any]
+    blockedOffers: int
+    channels: list[str]
+
+
 class SuppressionsResult(BaseModel):
     customerId: str
     evaluatedAt: str
     suppressions: list[Suppression]
+    consent: list[ConsentSuppression] = Field(
+        default_factory=list, description="purposes not consented to, checked before contact policies"
+    )
     blockedOfferChannels: int
     totalOfferChannels: int
     summary: str
@@ -570,13 +586,17 @@ async def list_customer_suppressions(
     repo: Repository, customer_id: str, *, now: datetime | None = None
 ) -> SuppressionsResult:
     """Every active policy that blocks this customer on some (offer, channel), each evaluated by
-    the pipeline's ``evaluate_policies`` (with any allow_override policies in play)."""
+    the pipeline's ``evaluate_policies`` (with any allow_override policies in play), and every
+    purpose the customer has not consented to, with the pairs it blocks (the pipeline checks
+    consent first, so a pair blocked by both counts once)."""
     await require_customer(repo, customer_id)
     engine = await Engine.load(repo, explain_all=True)
     state = await engine.new_state({"customerId": customer_id}, now or utcnow())
     await engine.enrich(state)
     overrides = [p for p in engine.catalog.policies if p.rule_type == "allow_override"]
     blocks: dict[str, _Block] = {}
+    refusals = (await consent.load_book(engine, state)).blocked()
+    consent_blocks: dict[str, tuple[consent.ConsentStatus, set[str], set[str]]] = {}
     effective = 0
     pairs = _pairs(engine)
     for offer, creative in pairs:
@@ -589,8 +609,13 @@ async def list_customer_suppressions(
         )
         view = state.view(cand)
         chan = (state.channel or {}).get("name", creative.get("channelId", ""))
+        refused = consent.first_block(consent.purposes_for(engine, state, cand, None), refusals)
+        if refused is not None:
+            entry = consent_blocks.setdefault(refused.purpose, (refused, set(), set()))
+            entry[1].add(offer["id"])
+            entry[2].add(str(chan))
         whole = evaluate_policies(engine.catalog.policies, view, state.ledger, state.customer, state.now)
-        effective += whole.blocked
+        effective += bool(whole.blocked or refused is not None)
         for policy in engine.catalog.policies:
             if policy.rule_type == "allow_override":
                 continue
@@ -599,21 +624,36 @@ async def list_customer_suppressions(
                 blocked = next(r for r in outcome.results if r.get("blocked"))
                 _record(blocks, policy, blocked, offer["id"], str(chan))
     suppressions = sorted((_suppression(b) for b in blocks.values()), key=lambda s: -s.blockedOffers)
+    consents = [
+        ConsentSuppression(
+            purpose=status.purpose,
+            status=status.status,
+            source=status.source,
+            reason=status.reason(),
+            detail=status.detail(),
+            blockedOffers=len(offers),
+            channels=sorted(channels),
+        )
+        for status, offers, channels in consent_blocks.values()
+    ]
     return SuppressionsResult(
         customerId=customer_id,
         evaluatedAt=state.now.isoformat(),
         suppressions=suppressions,
+        consent=consents,
         blockedOfferChannels=effective,
         totalOfferChannels=len(pairs),
-        summary=_suppression_summary(customer_id, suppressions, effective, len(pairs)),
+        summary=_suppression_summary(customer_id, suppressions, consents, effective, len(pairs)),
         hint=None if pairs else "No active offers with active creatives; nothing can be suppressed.",
     )
 
 
-def _suppression_summary(customer_id: str, items: list[Suppression], blocked: int, total: int) -> str:
-    if not items:
+def _suppression_summary(
+    customer_id: str, items: list[Suppression], consents: list[ConsentSuppression], blocked: int, total: int
+) -> str:
+    if not items and not consents:
         return f"No contact policy blocks {customer_id} right now ({total} offer/channel pairs open)."
-    lines = [
+    lines = [f"{c.reason} ({', '.join(c.channels)})" for c in consents] + [
         f"'{s.policyName}' ({s.ruleType}, {', '.join(s.channels)}): {s.reason}"
         + (f"; lifts {s.resetsAt}" if s.resetsAt else "")
         for s in items[:3]
