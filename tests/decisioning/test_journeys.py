@@ -74,3 +74,51 @@ async def test_overdue_enrollment_expires(demo_db: Database) -> None:
     async with demo_db.tenant(CTX) as repo:
         stats = await advance_journeys(repo, utcnow() + timedelta(days=31))
     assert stats["expired"] == 1
+
+
+async def test_channel_action_respects_consent(demo_db: Database) -> None:
+    """A direct send is logged as skipped, with the reason, when its purpose is refused; the
+    same step on a consented channel is logged as sent, and the journey goes on either way."""
+    from kaireon_mcp.storage.tables import ConsentRecord
+
+    now = utcnow()
+    async with demo_db.tenant(CTX) as repo:
+        journey = await repo.create(
+            Journey,
+            {
+                "name": "Nudge",
+                "status": "active",
+                "definition": {
+                    "nodes": [
+                        {"id": "mail", "type": "channel_action", "config": {"channel": "email"}},
+                        {"id": "web", "type": "channel_action", "config": {"channel": "chn_demo_web"}},
+                        {"id": "exit", "type": "exit", "config": {"reason": "done"}},
+                    ],
+                    "edges": [{"from": "mail", "to": "web"}, {"from": "web", "to": "exit"}],
+                },
+            },
+        )
+        record = await repo.create(
+            ConsentRecord, {"subject_id": "C-0031", "purpose": "email", "status": "revoked", "source": "api"}
+        )
+        for customer in ("C-0031", "C-0032"):
+            await repo.create(
+                JourneyEnrollment,
+                {"journey_id": journey.id, "customer_id": customer, "status": "active", "context": {}},
+            )
+    async with demo_db.tenant(CTX) as repo:
+        stats = await advance_journeys(repo, now)
+    assert stats["completed"] == 2
+    async with demo_db.session() as s:
+        rows = (
+            await s.execute(select(JourneyEnrollment).where(JourneyEnrollment.journey_id == journey.id))
+        ).scalars()
+        actions = {e.customer_id: e.context["actions"] for e in rows}
+    refused, web = actions["C-0031"]
+    assert refused["skipped"] is True and refused["consent"]["recordId"] == record.id
+    assert (
+        refused["reason"]
+        == f"consent for purpose 'email' is revoked (consent record {record.id}, source api)"
+    )
+    assert "skipped" not in web and web["channel"] == "chn_demo_web"
+    assert all("skipped" not in action for action in actions["C-0032"]) and len(actions["C-0032"]) == 2

@@ -343,3 +343,28 @@ async def apply_consent(engine: Engine, state: DecisionState, node: dict[str, An
             }
     state.keep(node, STAGE, survivors, reasons)
     state.funnel["afterConsent"] = len(survivors)
+
+
+def _channel_type(engine: Engine, channel: str | None) -> str | None:
+    """A journey step names its channel by id, name or type; the type decides the purpose."""
+    if not channel:
+        return None
+    wanted = channel.strip().lower()
+    for row in engine.catalog.channels.values():
+        if wanted in {str(row.get("id", "")).lower(), str(row.get("name", "")).lower()}:
+            return str(row.get("channelType") or "") or None
+    return wanted
+
+
+async def refusal_for_channel(
+    engine: Engine, state: DecisionState, channel: str | None
+) -> ConsentStatus | None:
+    """Why a direct send on ``channel`` (a journey's channel action) is not consented to, or None.
+
+    The same purposes and resolution as a decision: marketing plus the channel's purpose.
+    """
+    purposes = ["marketing"]
+    extra = channel_purpose(engine, _channel_type(engine, channel))
+    if extra:
+        purposes.append(extra)
+    return first_block(purposes, (await load_book(engine, state)).blocked())

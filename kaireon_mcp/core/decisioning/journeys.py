@@ -10,7 +10,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from kaireon_mcp.core.decisioning import consent
 from kaireon_mcp.core.decisioning.api import RecommendRequest
+from kaireon_mcp.core.decisioning.engine import Engine
 from kaireon_mcp.core.decisioning.recommend import recommend
 from kaireon_mcp.core.operators import evaluate_tree
 from kaireon_mcp.storage.repository import Repository
@@ -107,14 +109,25 @@ async def _walk(
             )
             continue
         elif kind == "channel_action":
-            context.setdefault("actions", []).append(
-                {"node": current, "channel": config.get("channel"), "at": now.isoformat()}
-            )
+            action = {"node": current, "channel": config.get("channel"), "at": now.isoformat()}
+            refusal = await _consent_refusal(repo, enrollment.customer_id, config.get("channel"), now)
+            if refusal is not None:  # not sent: the step is logged as skipped, the journey goes on
+                action.update(skipped=True, reason=refusal.reason(), consent=refusal.detail())
+            context.setdefault("actions", []).append(action)
         current = _next(journey, str(current))
     await repo.update(
         JourneyEnrollment, enrollment, {"current_node_id": current, "resume_at": None, "context": context}
     )
     return "advanced"
+
+
+async def _consent_refusal(
+    repo: Repository, customer_id: str, channel: Any, now: datetime
+) -> consent.ConsentStatus | None:
+    """Consent binds direct sends as it binds decisions (decisioning-core 2.27)."""
+    engine = await Engine.load(repo)
+    state = await engine.new_state({"customerId": customer_id}, now)
+    return await consent.refusal_for_channel(engine, state, str(channel) if channel else None)
 
 
 async def _finish(
