@@ -39,6 +39,23 @@ def _after_narrowing(node: dict[str, Any]) -> bool:
     return spec is not None and spec.phase is not None and spec.phase >= 2
 
 
+async def _traced(
+    state: DecisionState, node_id: Any, node_type: str, phase: str, work: Awaitable[None]
+) -> None:
+    """Run one step and record it as a trace stage: candidates in and out, and its duration."""
+    started = time.perf_counter()
+    stage: dict[str, Any] = {
+        "nodeId": node_id,
+        "type": node_type,
+        "phase": phase,
+        "in": len(state.candidates),
+    }
+    state.stages.append(stage)
+    await work
+    stage["out"] = len(state.candidates)
+    stage["durationMs"] = round((time.perf_counter() - started) * 1000, 3)
+
+
 @dataclass
 class Engine:
     """One decision's executor. ``explain_all`` keeps evaluating for explanations, never persists."""
@@ -164,37 +181,13 @@ class Engine:
         handler = NODE_HANDLERS.get(node_type)
         if handler is None:
             raise ValidationError(f"unknown node type {node_type!r}", field=f"node {node.get('id')}")
-        started = time.perf_counter()
-        before = len(state.candidates)
-        state.stages.append(
-            {
-                "nodeId": node.get("id"),
-                "type": node_type,
-                "phase": PHASE_NAMES[NODE_TYPES[node_type].phase],
-                "in": before,
-            }
-        )
-        stage = state.stages[-1]
-        await handler(self, state, node)
-        stage["out"] = len(state.candidates)
-        stage["durationMs"] = round((time.perf_counter() - started) * 1000, 3)
+        phase = PHASE_NAMES[NODE_TYPES[node_type].phase]
+        await _traced(state, node.get("id"), node_type, phase, handler(self, state, node))
 
     async def check_consent(self, state: DecisionState) -> None:
         """The consent step on its own, for flows whose layout did not run it in contact_policy."""
         node = {"id": CONSENT_STAGE, "type": CONSENT_STAGE}
-        started = time.perf_counter()
-        before = len(state.candidates)
-        await apply_consent(self, state, node)
-        state.stages.append(
-            {
-                "nodeId": CONSENT_STAGE,
-                "type": CONSENT_STAGE,
-                "phase": PHASE_NAMES[1],
-                "in": before,
-                "out": len(state.candidates),
-                "durationMs": round((time.perf_counter() - started) * 1000, 3),
-            }
-        )
+        await _traced(state, CONSENT_STAGE, CONSENT_STAGE, PHASE_NAMES[1], apply_consent(self, state, node))
 
     async def call_flow(self, state: DecisionState, ref: str) -> None:
         """Run a published sub-flow's nodes (minus its inventory) on the current candidates."""
